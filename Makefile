@@ -1,0 +1,118 @@
+# tinysyn: the embedded engineer's front door. CI (.ci/run) calls the same targets.
+# Every target sets itself up: the venv, and (as root) the apt packages it needs.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+SHARED ?= ../shared
+MODEL  ?= $(SHARED)/models/kws_ref_model.tflite
+TARGET ?= host
+BUILD  ?= build
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+TINYSYN := $(VENV)/bin/tinysyn
+# Touched after a successful install: reinstall only when pyproject.toml changes.
+STAMP   := $(VENV)/.installed
+
+PYTEST_ARGS ?=
+
+APT_PKGS := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+NEWLIB_H := /usr/lib/arm-none-eabi/include/stdint.h
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help venv toolchain hostcc test demo bench gen info clean distclean
+
+help: ## list the targets
+	@echo "usage: make <target> [MODEL=path.tflite] [TARGET=host|cortex-m4] [SHARED=../shared]"
+	@grep -E '^[a-z][a-z-]*:.*## ' $(firstword $(MAKEFILE_LIST)) \
+	  | awk -F':.*## ' '{ printf "  %-10s %s\n", $$1, $$2 }'
+	@echo "MODEL = $(MODEL)"
+
+# ---- setup ------------------------------------------------------------------
+
+venv: $(STAMP) ## create .venv and install tinysyn into it (editable, with test extras)
+	@:
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV) || { \
+	  echo "tinysyn: cannot create $(VENV); install with: sudo apt-get install python3-venv" >&2; exit 1; }
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+# Checks (and, as root, installs) the tools a recipe needs; $(1) = cross to
+# include the Arm toolchain and QEMU, empty for the host C compiler only.
+# Prints nothing when everything is there.
+define ensure_tools
+	@check() { \
+	  missing=""; pkgs=""; \
+	  command -v cc >/dev/null 2>&1 || { missing="cc"; pkgs="gcc"; }; \
+	  if [ "$(1)" = cross ]; then \
+	    command -v arm-none-eabi-gcc >/dev/null 2>&1 || missing="$${missing:+$$missing, }arm-none-eabi-gcc"; \
+	    [ -f $(NEWLIB_H) ] || missing="$${missing:+$$missing, }newlib headers ($(NEWLIB_H))"; \
+	    command -v qemu-system-arm >/dev/null 2>&1 || missing="$${missing:+$$missing, }qemu-system-arm"; \
+	    [ "$$missing" = "" ] || [ "$$missing" = cc ] || pkgs="$${pkgs:+$$pkgs }$(APT_PKGS)"; \
+	  fi; \
+	}; \
+	check; \
+	[ -n "$$missing" ] || exit 0; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "tinysyn: missing $$missing; install with: sudo apt-get install $$pkgs" >&2; exit 1; \
+	fi; \
+	echo "tinysyn: missing $$missing; installing $$pkgs"; \
+	apt-get -qq update && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs >/dev/null || exit 1; \
+	check; \
+	[ -z "$$missing" ] || { echo "tinysyn: still missing $$missing after apt-get install $$pkgs" >&2; exit 1; }
+endef
+
+toolchain: ## check/install arm-none-eabi-gcc, newlib, qemu-system-arm and cc
+	$(call ensure_tools,cross)
+
+hostcc: ## check/install the host C compiler cc (enough for --backend host-c)
+	$(call ensure_tools,)
+
+# ---- main jobs --------------------------------------------------------------
+
+# pytest's own exit code is make's: 5 (no tests collected) fails like any other.
+test: $(STAMP) toolchain ## run the test suite (pytest)
+	$(PY) -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
+
+DEMO := $(BUILD)/demo
+
+# Exact equality of shape, dtype and every value; no tolerance.
+define DEMO_CHECK
+import sys, numpy as np
+out, ref = np.load(sys.argv[1]), np.load(sys.argv[2])
+ok = out.shape == ref.shape and out.dtype == ref.dtype and bool((out == ref).all())
+bad = int((out != ref).sum()) if out.shape == ref.shape else out.size
+print("demo: %s: host-c %s %s vs numpy %s %s, %d of %d values differ"
+      % ("BIT-EXACT" if ok else "MISMATCH", out.shape, out.dtype, ref.shape, ref.dtype, bad, ref.size))
+sys.exit(0 if ok else 1)
+endef
+export DEMO_CHECK
+
+demo: $(STAMP) hostcc ## run MODEL as generated C and as the NumPy reference, check bit-exact
+	@test -f "$(MODEL)" || { echo "tinysyn: model not found: $(MODEL) (set MODEL= or SHARED=)" >&2; exit 1; }
+	@mkdir -p $(DEMO)
+	$(TINYSYN) run $(MODEL) --backend host-c --random 8 --seed 1 --output $(DEMO)/out.npy
+	$(TINYSYN) run $(MODEL) --backend numpy --random 8 --seed 1 --output $(DEMO)/ref.npy
+	@$(PY) -c "$$DEMO_CHECK" $(DEMO)/out.npy $(DEMO)/ref.npy
+
+bench: $(STAMP) toolchain ## run the benchmarks, write build/bench.json
+	@mkdir -p $(BUILD)
+	$(PY) -m host.bench --out $(BUILD)/bench.json
+
+gen: $(STAMP) ## generate C for MODEL into build/gen/<model> (TARGET=host|cortex-m4)
+	$(TINYSYN) gen $(MODEL) -o $(BUILD)/gen/$(notdir $(basename $(MODEL))) --target $(TARGET)
+
+info: $(STAMP) ## describe MODEL (ops, tensors, quantization)
+	$(TINYSYN) info $(MODEL)
+
+# ---- cleanup ----------------------------------------------------------------
+
+clean: ## remove build/
+	rm -rf $(BUILD)
+
+distclean: clean ## also remove .venv/
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""The Amaranth accelerator package (xnor-popcount for ALQ networks); work in progress per issue 6."""
