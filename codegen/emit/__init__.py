@@ -1,0 +1,1 @@
+"""Emitters: turn a planned Program into source files."""
