@@ -84,6 +84,9 @@ class _Reader:
             t = self.tensors[index]
             if t.dtype != "int8" or t.quant is None:
                 raise UnsupportedError(f"{self.source}: graph input/output {t.name!r} is {t.dtype}, not quantized int8")
+            if not t.shape or t.shape[0] != 1:
+                raise UnsupportedError(f"{self.source}: graph input/output {t.name!r} has shape {t.shape}; "
+                                       "generated models take one sample (leading dimension 1)")
         name = _identifier(Path(self.source).stem)
         g = ir.Graph(name, self.tensors, ops, inputs, outputs, source=self.source,
                      sha256=hashlib.sha256(self.data).hexdigest(),
