@@ -20,6 +20,12 @@ CORTEX_M4_FLAGS = [*WARNINGS, "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", 
                    "-ffunction-sections", "-fdata-sections"]
 HOST_CC = "cc"
 
+# compiler, archiver and flags per target, for the Makefile generated beside the model
+TOOLCHAINS = {
+    "host": ("cc", "ar", HOST_FLAGS),
+    "cortex-m4": (CORTEX_M4_CC, "arm-none-eabi-ar", CORTEX_M4_FLAGS),
+}
+
 
 def _run(cmd: list[str], what: str) -> None:
     if shutil.which(cmd[0]) is None:

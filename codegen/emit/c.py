@@ -15,6 +15,7 @@ import jinja2
 import numpy as np
 
 from .. import __version__, ir
+from ..build import TOOLCHAINS
 from ..pipeline import Program
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -32,7 +33,7 @@ KERNEL_SOURCES = {
     "tsn_softmax_s8": ["tsn_softmax_s8"],
 }
 HEADERS = ["tsn_nn_types.h", "tsn_nnfunctions.h", "tsn_nnsupportfunctions.h", "tsn_model.h"]
-TARGETS = ("host", "cortex-m4")
+TARGETS = tuple(TOOLCHAINS)
 
 
 def environment() -> jinja2.Environment:
@@ -144,7 +145,8 @@ def render(program: Program, target: str = "host") -> dict[str, str]:
     files[f"{p}_weights.h"] = env.get_template("model/weights.h.j2").render(model)
     files[f"{p}.c"] = env.get_template("model/model.c.j2").render(model)
     files[f"{p}_entry.c"] = env.get_template("model/entry.c.j2").render(model)
-    files["Makefile"] = env.get_template("model/Makefile.j2").render(model)
+    cc, ar, cflags = TOOLCHAINS[target]
+    files["Makefile"] = env.get_template("model/Makefile.j2").render(model, cc=cc, ar=ar, cflags=cflags)
     return files
 
 
