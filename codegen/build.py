@@ -16,8 +16,8 @@ HOST_FLAGS = [*WARNINGS, "-O2", "-fPIC"]
 SANITIZE_FLAGS = [*WARNINGS, "-O1", "-g", "-fno-omit-frame-pointer",
                   "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 CORTEX_M4_CC = "arm-none-eabi-gcc"
-CORTEX_M4_FLAGS = [*WARNINGS, "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-O2",
-                   "-ffunction-sections", "-fdata-sections"]
+CORTEX_M4F_CPU = ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16")
+CORTEX_M4_FLAGS = [*WARNINGS, *CORTEX_M4F_CPU, "-O2", "-ffunction-sections", "-fdata-sections"]
 HOST_CC = "cc"
 
 # compiler, archiver and flags per target, for the Makefile generated beside the model

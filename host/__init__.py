@@ -1,0 +1,1 @@
+"""tinysyn host side: build firmware, run it on QEMU or a board, read its measurements."""
