@@ -73,8 +73,9 @@ class Op:
 
 
 @dataclass
-class Conv2D(Op):
-    OP: ClassVar[str] = "CONV_2D"
+class Convolution(Op):
+    """Fields shared by CONV_2D and DEPTHWISE_CONV_2D (the filter shape says the rest)."""
+
     stride: tuple[int, int] = (1, 1)  # (h, w)
     dilation: tuple[int, int] = (1, 1)
     padding: str = "VALID"
@@ -82,12 +83,13 @@ class Conv2D(Op):
 
 
 @dataclass
-class DepthwiseConv2D(Op):
+class Conv2D(Convolution):
+    OP: ClassVar[str] = "CONV_2D"
+
+
+@dataclass
+class DepthwiseConv2D(Convolution):
     OP: ClassVar[str] = "DEPTHWISE_CONV_2D"
-    stride: tuple[int, int] = (1, 1)
-    dilation: tuple[int, int] = (1, 1)
-    padding: str = "VALID"
-    activation: str = "NONE"
 
 
 @dataclass
@@ -98,21 +100,23 @@ class FullyConnected(Op):
 
 
 @dataclass
-class AveragePool2D(Op):
-    OP: ClassVar[str] = "AVERAGE_POOL_2D"
-    filter: tuple[int, int] = (1, 1)
+class Pool2D(Op):
+    """Fields shared by AVERAGE_POOL_2D and MAX_POOL_2D."""
+
+    filter: tuple[int, int] = (1, 1)  # (h, w)
     stride: tuple[int, int] = (1, 1)
     padding: str = "VALID"
     activation: str = "NONE"
 
 
 @dataclass
-class MaxPool2D(Op):
+class AveragePool2D(Pool2D):
+    OP: ClassVar[str] = "AVERAGE_POOL_2D"
+
+
+@dataclass
+class MaxPool2D(Pool2D):
     OP: ClassVar[str] = "MAX_POOL_2D"
-    filter: tuple[int, int] = (1, 1)
-    stride: tuple[int, int] = (1, 1)
-    padding: str = "VALID"
-    activation: str = "NONE"
 
 
 @dataclass

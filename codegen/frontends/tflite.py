@@ -220,32 +220,31 @@ class _Reader:
             raise ModelError(f"{where}: bias {bias.name!r} has shape {bias.shape}, expected ({channels},)")
 
 
-def _conv(r: _Reader, where, inputs, outputs, opts):
-    (x, w, *rest), y = r.shapes(where, inputs, outputs, 2)
-    o = r.options(where, opts, tflite.Conv2DOptions)
-    stride, dilation = (o.StrideH(), o.StrideW()), (o.DilationHFactor(), o.DilationWFactor())
-    padding = r.padding(where, o.Padding())
-    if len(w.shape) != 4:
-        raise ModelError(f"{where}: filter shape {w.shape} is not [C_out, KH, KW, C_in]")
-    if w.shape[3] != x.shape[-1]:
-        raise UnsupportedError(f"{where}: grouped convolution (filter depth {w.shape[3]} for {x.shape[-1]} input channels)")
-    r.check_window_output(where, x, y, w.shape[1:3], stride, dilation, padding, w.shape[0])
-    r.check_weights(where, w, rest[0] if rest else None, w.shape[0])
-    return ir.Conv2D(inputs, outputs, stride, dilation, padding, r.activation(where, o.FusedActivationFunction()))
+def _convolution(cls, options_class):
+    """CONV_2D (filter [C_out, KH, KW, C_in]) or DEPTHWISE_CONV_2D (filter [1, KH, KW, C_in * M])."""
+    depthwise = cls is ir.DepthwiseConv2D
 
+    def build(r: _Reader, where, inputs, outputs, opts):
+        (x, w, *rest), y = r.shapes(where, inputs, outputs, 2)
+        o = r.options(where, opts, options_class)
+        stride, dilation = (o.StrideH(), o.StrideW()), (o.DilationHFactor(), o.DilationWFactor())
+        padding = r.padding(where, o.Padding())
+        if len(w.shape) != 4 or len(x.shape) != 4:
+            raise ModelError(f"{where}: expected a 4-D input and filter, found {x.shape} and {w.shape}")
+        if depthwise:
+            if w.shape[0] != 1 or w.shape[3] % x.shape[3]:
+                raise ModelError(f"{where}: filter {w.shape} is not [1, KH, KW, a multiple of {x.shape[3]}]")
+            channels = w.shape[3]
+        else:
+            if w.shape[3] != x.shape[3]:
+                raise UnsupportedError(f"{where}: grouped convolution (filter depth {w.shape[3]} for "
+                                       f"{x.shape[3]} input channels)")
+            channels = w.shape[0]
+        r.check_window_output(where, x, y, w.shape[1:3], stride, dilation, padding, channels)
+        r.check_weights(where, w, rest[0] if rest else None, channels)
+        return cls(inputs, outputs, stride, dilation, padding, r.activation(where, o.FusedActivationFunction()))
 
-def _depthwise(r: _Reader, where, inputs, outputs, opts):
-    (x, w, *rest), y = r.shapes(where, inputs, outputs, 2)
-    o = r.options(where, opts, tflite.DepthwiseConv2DOptions)
-    stride, dilation = (o.StrideH(), o.StrideW()), (o.DilationHFactor(), o.DilationWFactor())
-    padding = r.padding(where, o.Padding())
-    if len(w.shape) != 4 or w.shape[0] != 1:
-        raise ModelError(f"{where}: filter shape {w.shape} is not [1, KH, KW, C_out]")
-    if len(x.shape) != 4 or w.shape[3] % x.shape[3]:
-        raise ModelError(f"{where}: {w.shape[3]} output channels are not a multiple of {x.shape[-1]} input channels")
-    r.check_window_output(where, x, y, w.shape[1:3], stride, dilation, padding, w.shape[3])
-    r.check_weights(where, w, rest[0] if rest else None, w.shape[3])
-    return ir.DepthwiseConv2D(inputs, outputs, stride, dilation, padding, r.activation(where, o.FusedActivationFunction()))
+    return build
 
 
 def _fully_connected(r: _Reader, where, inputs, outputs, opts):
@@ -306,8 +305,8 @@ def _softmax(r: _Reader, where, inputs, outputs, opts):
 
 
 _BUILDERS = {
-    "CONV_2D": _conv,
-    "DEPTHWISE_CONV_2D": _depthwise,
+    "CONV_2D": _convolution(ir.Conv2D, tflite.Conv2DOptions),
+    "DEPTHWISE_CONV_2D": _convolution(ir.DepthwiseConv2D, tflite.DepthwiseConv2DOptions),
     "FULLY_CONNECTED": _fully_connected,
     "AVERAGE_POOL_2D": _pool(ir.AveragePool2D),
     "MAX_POOL_2D": _pool(ir.MaxPool2D),

@@ -195,11 +195,11 @@ def softmax_params(graph: ir.Graph, op: ir.Softmax) -> SoftmaxParams:
 
 def layer_params(graph: ir.Graph, op: ir.Op):
     """The integer parameters of one layer (None for ops that need none)."""
-    if isinstance(op, (ir.Conv2D, ir.DepthwiseConv2D)):
+    if isinstance(op, ir.Convolution):
         return conv_params(graph, op)
     if isinstance(op, ir.FullyConnected):
         return fc_params(graph, op)
-    if isinstance(op, (ir.AveragePool2D, ir.MaxPool2D)):
+    if isinstance(op, ir.Pool2D):
         return pool_params(graph, op)
     if isinstance(op, ir.Add):
         return add_params(graph, op)
