@@ -37,6 +37,20 @@ def fold_bias(weights: np.ndarray, bias: np.ndarray | None, input_offset: int, w
     return folded.astype(np.int32)
 
 
+#: tsn_convolve_s8's DSP path im2cols this many output pixels at a time
+CONV_PIXELS_PER_BLOCK = 2
+INT16_BYTES = 2
+
+
+def convolve_s8_buffer_size(filter_shape: tuple[int, ...]) -> int:
+    """Bytes tsn_convolve_s8_get_buffer_size() returns: int16 im2col columns, each padded to an even length.
+
+    Reserved whatever the target, so the host and Cortex-M builds share one arena plan.
+    """
+    depth = int(np.prod(filter_shape[1:]))
+    return CONV_PIXELS_PER_BLOCK * (depth + (depth & 1)) * INT16_BYTES
+
+
 def _lower_op(graph: ir.Graph, index: int, op: ir.Op) -> Layer:
     p = layer_params(graph, op)
     ins = graph.op_inputs(op)
@@ -52,7 +66,8 @@ def _lower_op(graph: ir.Graph, index: int, op: ir.Op) -> Layer:
             consts = {"filter": w, "bias": fold_bias(w, bias, p.input_offset, where), **quant}
             return Layer(index, op, p, "tsn_convolve_1x1_s8", consts, macs=macs)
         consts = {"filter": w, **({"bias": bias} if bias is not None else {}), **quant}
-        return Layer(index, op, p, "tsn_convolve_s8", consts, macs=macs)
+        return Layer(index, op, p, "tsn_convolve_s8", consts, scratch_bytes=convolve_s8_buffer_size(w.shape),
+                     macs=macs)
     if isinstance(op, ir.DepthwiseConv2D):
         w = ins[1].data
         consts = {"filter": w, **({"bias": bias} if bias is not None else {}),
