@@ -1,7 +1,8 @@
 """Per-op property tests over random shapes, strides, paddings, depth multipliers, zero points and scales.
 
 Each example builds a one-op .tflite model, then checks
-TFLM interpreter == NumPy reference == generated C built with ASan and UBSan.
+TFLM interpreter == NumPy reference == generated C built with ASan and UBSan,
+and the generated C's DSP path on the emulated Cortex-M4.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from codegen.frontends.tflite import parse
 from codegen.hostrun import run_sanitized
 from codegen.pipeline import compile_graph
 from codegen.ref.params import out_size
+from host.bench import run_on_board
 
 SAMPLES = 4
 zero_points = st.integers(-128, 127)
@@ -39,6 +41,8 @@ def check(model: bytes, out_tensor: int, seed: int, tmp_path) -> None:
     emit_c.write(program, tmp_path / "gen")
     c_out = run_sanitized(program, tmp_path / "gen", x)[-1]
     assert np.array_equal(c_out, ours), "generated C differs from the NumPy reference"
+    # the same op on the emulated Cortex-M4, DSP path: raises BenchError when a layer's CRC differs
+    run_on_board(program, tmp_path / "board", "dsp")
 
 
 def window_geometry(draw, channels_in):
