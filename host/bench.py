@@ -44,8 +44,7 @@ def reference_crcs(program: Program) -> list[int]:
 def run_on_board(program: Program, work: Path, variant: str) -> BenchReport:
     """Generate, build and run the bench firmware; raise BenchError unless every layer is bit-exact."""
     gen_dir = work / "gen"
-    if not gen_dir.exists():
-        emit_c.write(program, gen_dir, target="cortex-m4")
+    emit_c.write(program, gen_dir, target="cortex-m4")  # always fresh: stale code would be measured
     elf = build_firmware(gen_dir, BOARD, "bench", work / variant, extra_cflags=VARIANTS[variant])
     report = measure(elf)
     expected = reference_crcs(program)
