@@ -27,18 +27,36 @@ TOOLCHAINS = {
 }
 
 
-def _run(cmd: list[str], what: str) -> None:
+#: Words that mark the line worth quoting in a compiler's or linker's output.
+ERROR_MARKERS = ("error", "undefined reference", "multiple definition", "overflowed", "will not fit")
+
+
+def first_error_line(output: str) -> str:
+    """The diagnostic line worth quoting from a compiler's or linker's output."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    # collect2's "ld returned 1 exit status" is only the summary; quote the cause.
+    candidates = [line for line in lines if "ld returned" not in line] or lines
+    for line in candidates:
+        if any(marker in line.lower() for marker in ERROR_MARKERS):
+            return line
+    return candidates[0] if candidates else "(no compiler output)"
+
+
+def run_compiler(cmd: list[str], what: str, error: type[BuildError] = BuildError) -> None:
+    """Run a compile or link step; on failure raise ``error`` with one line naming what and why."""
     if shutil.which(cmd[0]) is None:
-        raise BuildError(f"{what}: compiler {cmd[0]!r} not found (run `make toolchain`)")
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+        raise error(f"{what}: {cmd[0]!r} not found (run `make toolchain`)")
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as exc:  # compiler vanished or is not executable
+        raise error(f"{what}: cannot run {cmd[0]}: {exc}") from None
     if proc.returncode != 0:
-        lines = [ln for ln in proc.stderr.splitlines() if "error" in ln] or proc.stderr.splitlines() or ["?"]
-        raise BuildError(f"{what}: {lines[0].strip()}")
+        raise error(f"{what} failed: {first_error_line(proc.stderr + proc.stdout)}")
 
 
-def sources(gen_dir: Path, with_entry: bool = True) -> list[str]:
-    files = sorted(str(p) for p in Path(gen_dir).glob("*.c"))
-    return files if with_entry else [f for f in files if not f.endswith("_entry.c")]
+def c_sources(directory: Path) -> list[Path]:
+    """The C files of a directory, in a stable order."""
+    return sorted(p for p in Path(directory).glob("*.c") if p.is_file())
 
 
 def build_shared(gen_dir: Path, out: Path | None = None) -> Path:
@@ -46,7 +64,7 @@ def build_shared(gen_dir: Path, out: Path | None = None) -> Path:
     gen_dir = Path(gen_dir)
     out = Path(out or gen_dir / "build" / "libmodel.so")
     out.parent.mkdir(parents=True, exist_ok=True)
-    _run([HOST_CC, *HOST_FLAGS, "-shared", "-o", str(out), *sources(gen_dir)], f"host build of {gen_dir}")
+    run_compiler([HOST_CC, *HOST_FLAGS, "-shared", "-o", str(out), *map(str, c_sources(gen_dir))], f"host build of {gen_dir}")
     return out
 
 
@@ -54,7 +72,7 @@ def build_runner(gen_dir: Path, runner_c: Path, out: Path, sanitize: bool = True
     """Build the stdin/stdout host runner around the model, by default under ASan and UBSan."""
     out.parent.mkdir(parents=True, exist_ok=True)
     flags = SANITIZE_FLAGS if sanitize else [*WARNINGS, "-O2"]
-    _run([HOST_CC, *flags, "-I", str(gen_dir), "-o", str(out), str(runner_c), *sources(gen_dir)],
+    run_compiler([HOST_CC, *flags, "-I", str(gen_dir), "-o", str(out), str(runner_c), *map(str, c_sources(gen_dir))],
          f"host runner build of {gen_dir}")
     return out
 
@@ -65,8 +83,9 @@ def build_cortex_m4(gen_dir: Path, out_dir: Path | None = None, extra_flags: tup
     out_dir = Path(out_dir or gen_dir / "build" / "cortex-m4")
     out_dir.mkdir(parents=True, exist_ok=True)
     objects = []
-    for src in sources(gen_dir):
-        obj = out_dir / (Path(src).stem + ".o")
-        _run([CORTEX_M4_CC, *CORTEX_M4_FLAGS, *extra_flags, "-c", src, "-o", str(obj)], f"Cortex-M4 build of {src}")
+    for src in c_sources(gen_dir):
+        obj = out_dir / (src.stem + ".o")
+        run_compiler([CORTEX_M4_CC, *CORTEX_M4_FLAGS, *extra_flags, "-c", str(src), "-o", str(obj)],
+                     f"Cortex-M4 build of {src}")
         objects.append(obj)
     return objects

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from codegen.build import CORTEX_M4_CC, CORTEX_M4F_CPU
+from codegen.build import CORTEX_M4_CC, CORTEX_M4F_CPU, c_sources, run_compiler
 from codegen.errors import BuildError
 
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
@@ -56,31 +55,8 @@ class FirmwareBuildError(BuildError):
     """The firmware could not be built (no compiler, bad arguments, compile or link error)."""
 
 
-#: Words that mark the line worth quoting in a compiler's or linker's output.
-_ERROR_MARKERS = ("error", "undefined reference", "multiple definition", "overflowed", "will not fit")
-
-
-def _first_error_line(output: str) -> str:
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    # collect2's "ld returned 1 exit status" is only the summary; quote the cause.
-    candidates = [line for line in lines if "ld returned" not in line] or lines
-    for line in candidates:
-        if any(marker in line.lower() for marker in _ERROR_MARKERS):
-            return line
-    return candidates[0] if candidates else "(no compiler output)"
-
-
-def _sources(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.glob("*.c") if p.is_file())
-
-
 def _run(cmd: Sequence[str], what: str) -> None:
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-    except OSError as exc:  # compiler vanished or is not executable
-        raise FirmwareBuildError(f"{what}: cannot run {cmd[0]}: {exc}") from exc
-    if proc.returncode != 0:
-        raise FirmwareBuildError(f"{what} failed: {_first_error_line(proc.stderr + proc.stdout)}")
+    run_compiler(list(cmd), what, FirmwareBuildError)
 
 
 def build_firmware(
@@ -118,10 +94,10 @@ def build_firmware(
         raise FirmwareBuildError(f"board {board} has no linker script: {linker_script}")
 
     parts = {
-        "model": _sources(model_dir),
-        "board": _sources(board_dir),
-        "common": _sources(common_dir),
-        "app": _sources(app_dir),
+        "model": c_sources(model_dir),
+        "board": c_sources(board_dir),
+        "common": c_sources(common_dir),
+        "app": c_sources(app_dir),
     }
     if not parts["model"]:
         raise FirmwareBuildError(f"no C sources in model directory {model_dir}")

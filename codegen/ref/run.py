@@ -10,9 +10,9 @@ from .params import layer_params
 from .softmax import softmax
 
 
-def run_layer(graph: ir.Graph, op: ir.Op, values: dict[int, np.ndarray], params=None) -> np.ndarray:
+def run_layer(graph: ir.Graph, op: ir.Op, values: dict[int, np.ndarray]) -> np.ndarray:
     """Compute one layer's output from ``values`` (tensor index -> batched int8 array)."""
-    p = layer_params(graph, op) if params is None else params
+    p = layer_params(graph, op)
     ins = graph.op_inputs(op)
     x = values[op.inputs[0]]
     y = graph.op_output(op)
