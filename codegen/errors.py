@@ -33,3 +33,31 @@ class BuildError(TinysynError):
     """A compiler or linker failed on generated code."""
 
     exit_code = 5
+
+
+class ResourceError(TinysynError):
+    """The model does not fit the board: RAM or flash, with the sizes named."""
+
+    exit_code = 6
+
+
+class BoardError(TinysynError):
+    """Talking to a board (or the emulator standing in for one) failed."""
+
+    exit_code = 7
+
+
+class PortError(BoardError):
+    """The serial port (a device path, pty or pyserial URL) cannot be opened."""
+
+
+class BoardTimeoutError(BoardError):
+    """The board stopped answering: no reply within the time limit."""
+
+
+class ProtocolError(BoardError):
+    """The board answered, but not as the protocol says (bad frame, error reply)."""
+
+
+class FlashError(BoardError):
+    """Flashing failed: retries exhausted, the board refused, or verification failed."""
