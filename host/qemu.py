@@ -31,9 +31,12 @@ class QemuTimeoutError(QemuError):
     """The firmware did not exit within the time limit (QEMU was killed)."""
 
 
-def qemu_command(elf: Path, icount_shift: int | None = DEFAULT_ICOUNT_SHIFT, machine: str = MACHINE) -> list[str]:
-    """The QEMU command line that runs `elf` with UART0 on stdio and semihosting exit.
+def qemu_command(elf: Path, icount_shift: int | None = DEFAULT_ICOUNT_SHIFT, machine: str = MACHINE,
+                 serial: str = "stdio") -> list[str]:
+    """The QEMU command line that runs `elf` with UART0 on `serial` and semihosting exit.
 
+    serial is a QEMU character device: "stdio" (run_semihosted), "pty" or
+    "tcp:127.0.0.1:PORT,server=on,wait=on" (host/emulator.py).
     icount_shift None runs without -icount; SysTick readings are then host noise.
     QEMU accepts shifts 0..10.
     """
@@ -42,7 +45,7 @@ def qemu_command(elf: Path, icount_shift: int | None = DEFAULT_ICOUNT_SHIFT, mac
         "-M", machine,
         "-nographic",          # no display; with -monitor none nothing else claims stdio
         "-monitor", "none",
-        "-serial", "stdio",    # first serial port = CMSDK UART0 at 0x40004000
+        "-serial", serial,     # first serial port = CMSDK UART0 at 0x40004000
         "-semihosting-config", "enable=on,target=native",
     ]
     if icount_shift is not None:
@@ -51,6 +54,17 @@ def qemu_command(elf: Path, icount_shift: int | None = DEFAULT_ICOUNT_SHIFT, mac
         cmd += ["-icount", f"shift={icount_shift}"]
     cmd += ["-kernel", str(elf)]
     return cmd
+
+
+def check_runnable(elf: Path) -> None:
+    """QemuError unless QEMU is installed and `elf` is an ELF file."""
+    if shutil.which(QEMU) is None:
+        raise QemuError(f"{QEMU} not found on PATH (Debian: apt-get install qemu-system-arm)")
+    if not Path(elf).is_file():
+        raise QemuError(f"no such firmware image: {elf}")
+    with open(elf, "rb") as stream:
+        if stream.read(4) != b"\x7fELF":
+            raise QemuError(f"not an ELF file: {elf}")
 
 
 def _tail(text: str) -> str:
@@ -66,14 +80,7 @@ def run_semihosted(elf: Path, icount_shift: int | None = DEFAULT_ICOUNT_SHIFT, t
     QEMU is always gone when this returns.
     """
     elf = Path(elf)
-    if shutil.which(QEMU) is None:
-        raise QemuError(f"{QEMU} not found on PATH (Debian: apt-get install qemu-system-arm)")
-    if not elf.is_file():
-        raise QemuError(f"no such firmware image: {elf}")
-    with open(elf, "rb") as stream:
-        if stream.read(4) != b"\x7fELF":
-            raise QemuError(f"not an ELF file: {elf}")
-
+    check_runnable(elf)
     cmd = qemu_command(elf, icount_shift)
     proc = subprocess.Popen(
         cmd,
