@@ -61,3 +61,16 @@ class ProtocolError(BoardError):
 
 class FlashError(BoardError):
     """Flashing failed: retries exhausted, the board refused, or verification failed."""
+
+
+class MismatchError(TinysynError):
+    """A result (generated C, RTL or a board) differs from the NumPy reference.
+
+    ``report`` carries whatever was measured, so a caller can still write it.
+    """
+
+    exit_code = 8
+
+    def __init__(self, message: str, report: dict | None = None):
+        super().__init__(message)
+        self.report = report

@@ -12,14 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import zlib
 from pathlib import Path
 
-from codegen import ref
 from codegen.emit import c as emit_c
 from codegen.errors import TinysynError
 from codegen.frontends.tflite import load
 from codegen.pipeline import Program, compile_graph
+from host.checker import compare, reference_runs
 from host.firmware_build import build_firmware
 from host.icount import BenchError, BenchReport, bench_input, measure
 
@@ -33,25 +32,17 @@ VARIANTS = {"dsp": (), "portable": ("-DTSN_NN_PORTABLE",)}
 CMSIS_NN_INSTRUCTIONS = {"kws_ref_model": 7_695_496, "pretrainedResnet_quant": 29_858_486}
 
 
-def reference_crcs(program: Program) -> list[int]:
-    """CRC-32 of every layer's output for the bench app's input, from the NumPy reference."""
-    g = program.graph
-    x = bench_input(g.tensor(g.inputs[0]).size).reshape(g.tensor(g.inputs[0]).shape)
-    values = ref.run_graph(g, x)
-    return [zlib.crc32(values[layer.op.outputs[0]].tobytes()) for layer in program.layers]
-
-
 def run_on_board(program: Program, work: Path, variant: str) -> BenchReport:
     """Generate, build and run the bench firmware; raise BenchError unless every layer is bit-exact."""
     gen_dir = work / "gen"
     emit_c.write(program, gen_dir, target="cortex-m4")  # always fresh: stale code would be measured
     elf = build_firmware(gen_dir, BOARD, "bench", work / variant, extra_cflags=VARIANTS[variant])
     report = measure(elf)
-    expected = reference_crcs(program)
-    got = [layer.crc32 for layer in report.layers]
-    if got != expected:
-        bad = next(i for i, (a, b) in enumerate(zip(got, expected)) if a != b) if len(got) == len(expected) else len(got)
-        raise BenchError(f"{program.prefix} ({variant}) on {BOARD}: layer {bad} output differs from the NumPy reference")
+    g = program.graph
+    x = bench_input(g.tensor(g.inputs[0]).size).reshape(g.tensor(g.inputs[0]).shape)
+    problems = compare(reference_runs(program, x)[0], [layer.crc32 for layer in report.layers])
+    if problems:
+        raise BenchError(f"{program.prefix} ({variant}) on {BOARD}: {problems[0]} (NumPy reference)")
     return report
 
 

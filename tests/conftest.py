@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ SHARED = Path(os.environ.get("TINYSYN_SHARED", REPO.parent / "shared"))
 MODELS = SHARED / "models"
 SHARED_MODELS = ["kws_ref_model", "pretrainedResnet_quant"]
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests import tflite_builder
 
 # CI runs a fixed, derandomized sample; TINYSYN_HYPOTHESIS=thorough explores more.
 settings.register_profile("ci", derandomize=True, deadline=None, max_examples=12,

@@ -57,3 +57,22 @@ void uart_put_i32(int32_t value)
         uart_put_u64((uint64_t)value);
     }
 }
+
+#define HEX_BITS_PER_DIGIT 4U
+#define HEX_DIGIT_MASK     0xFU
+
+void uart_put_hex(uint32_t value, int digits)
+{
+    static const char hex_digits[] = "0123456789abcdef";
+    for (int i = digits - 1; i >= 0; --i) {
+        uart_putc(hex_digits[(value >> ((uint32_t)i * HEX_BITS_PER_DIGIT)) & HEX_DIGIT_MASK]);
+    }
+}
+
+void uart_put_hex_bytes(const void *data, size_t length)
+{
+    const uint8_t *bytes = (const uint8_t *)data;
+    for (size_t i = 0; i < length; ++i) {
+        uart_put_hex(bytes[i], 2);
+    }
+}

@@ -29,4 +29,10 @@ void uart_put_u64(uint64_t value);
 /** Write a signed decimal number. */
 void uart_put_i32(int32_t value);
 
+/** Write `digits` lowercase hex digits of value, most significant first (1..8). */
+void uart_put_hex(uint32_t value, int digits);
+
+/** Write `length` bytes as two lowercase hex digits each, no separators. */
+void uart_put_hex_bytes(const void *data, size_t length);
+
 #endif /* TSN_UART_H */

@@ -34,7 +34,14 @@ def test_a_wrong_reference_is_caught(tmp_path, monkeypatch):
     import host.bench as bench
 
     program = compile_graph(load(model_path("kws_ref_model")))
-    real = bench.reference_crcs
-    monkeypatch.setattr(bench, "reference_crcs", lambda p: [c ^ (i == 5) for i, c in enumerate(real(p))])
-    with pytest.raises(BenchError, match="layer 5 output differs"):
+    from host.checker import ReferenceRun
+
+    real = bench.reference_runs
+
+    def perturbed(p, x):
+        run = real(p, x)[0]
+        return [ReferenceRun(tuple(c ^ (i == 5) for i, c in enumerate(run.layer_crc32)), run.output)]
+
+    monkeypatch.setattr(bench, "reference_runs", perturbed)
+    with pytest.raises(BenchError, match="layer 5 output CRC-32"):
         bench.run_on_board(program, tmp_path, "dsp")

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "board.h"
+#include "runtime.h"
 #include "stack.h"
 #include "timer.h"
 #include "tsn_model.h"
@@ -49,20 +50,6 @@ static void fill_input(int8_t *input, int32_t length)
     }
 }
 
-#define CRC32_POLY_REFLECTED 0xEDB88320UL /* zlib's CRC-32 */
-
-static uint32_t crc32(const int8_t *data, int32_t length)
-{
-    uint32_t crc = 0xFFFFFFFFUL;
-    for (int32_t i = 0; i < length; ++i) {
-        crc ^= (uint8_t)data[i];
-        for (int bit = 0; bit < 8; ++bit) {
-            crc = (crc >> 1) ^ (CRC32_POLY_REFLECTED & (0U - (crc & 1U)));
-        }
-    }
-    return ~crc;
-}
-
 static void report_error(const char *what, int32_t index, tsn_nn_status status)
 {
     uart_puts("error ");
@@ -76,10 +63,10 @@ static void report_error(const char *what, int32_t index, tsn_nn_status status)
     uart_putc('\n');
 }
 
-static uint32_t max_u32(uint32_t a, uint32_t b)
-{
-    return a > b ? a : b;
-}
+/* Layers this app can trace; a bigger model is reported, not overrun. */
+#define MAX_LAYERS 256
+
+static runtime_layer_trace s_trace[MAX_LAYERS];
 
 int main(void)
 {
@@ -92,6 +79,12 @@ int main(void)
     uart_puts(" layers ");
     uart_put_i32(model->num_layers);
     uart_putc('\n');
+    if (model->num_layers > MAX_LAYERS) {
+        uart_puts("error layers ");
+        uart_put_i32(model->num_layers);
+        uart_puts(" above the bench limit\n");
+        return BOARD_EXIT_FAILURE;
+    }
 
     tsn_nn_status status = model->init();
     if (status != TSN_NN_SUCCESS) {
@@ -100,45 +93,39 @@ int main(void)
     }
     fill_input(model->input(), model->input_bytes);
 
-    const uint64_t overhead_start = timer_now();
-    const uint64_t overhead_end = timer_now();
     uart_puts("timer overhead ticks ");
-    uart_put_u64(overhead_end - overhead_start);
+    uart_put_u64(runtime_timer_overhead());
     uart_putc('\n');
 
     /* Everything so far (startup, init, printing) against the reset-time paint. */
     uint32_t stack_max = stack_high_water_bytes();
-    uint64_t total_ticks = 0;
-    int failed = 0;
-    for (int32_t i = 0; i < model->num_layers; ++i) {
-        stack_paint();
-        const uint64_t start = timer_now();
-        status = model->invoke_layer(i);
-        const uint64_t end = timer_now();
-        const uint32_t layer_stack = stack_high_water_bytes();
-        stack_max = max_u32(stack_max, layer_stack);
-        total_ticks += end - start;
+    int32_t layers_run = 0;
+    status = runtime_invoke_traced(model, s_trace, &layers_run);
 
+    uint64_t total_ticks = 0;
+    for (int32_t i = 0; i < layers_run; ++i) {
         const char *op = model->layers[i].op;
+        total_ticks += s_trace[i].ticks;
+        if (s_trace[i].stack_bytes > stack_max) {
+            stack_max = s_trace[i].stack_bytes;
+        }
         uart_puts("layer ");
         uart_put_i32(i);
         uart_putc(' ');
         uart_puts(op != 0 ? op : "?");
         uart_puts(" ticks ");
-        uart_put_u64(end - start);
+        uart_put_u64(s_trace[i].ticks);
         uart_puts(" stack ");
-        uart_put_u64(layer_stack);
+        uart_put_u64(s_trace[i].stack_bytes);
         uart_puts(" crc ");
-        uart_put_u64(crc32(model->layer_output(i), model->layers[i].output_bytes));
+        uart_put_u64(s_trace[i].crc32);
         uart_putc('\n');
-        if (status != TSN_NN_SUCCESS) {
-            report_error("layer", i, status);
-            failed = 1;
-            break; /* later layers would read a broken tensor */
-        }
     }
-
-    stack_max = max_u32(stack_max, stack_high_water_bytes());
+    int failed = 0;
+    if (status != TSN_NN_SUCCESS) {
+        report_error("layer", layers_run - 1, status);
+        failed = 1;
+    }
     if (stack_max >= stack_size_bytes()) {
         /* Every painted word was overwritten: the stack (probably) overflowed. */
         uart_puts("error stack overflow size ");

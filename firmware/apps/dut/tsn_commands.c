@@ -1,0 +1,121 @@
+/**
+ * @file tsn_commands.c
+ * @brief tinysyn's own DUT commands: what the MLPerf Tiny set lacks (model facts,
+ *        per-layer trace, raw tensors, return to the bootloader).
+ */
+#include <stdint.h>
+
+#include "board.h"
+#include "bootctl.h"
+#include "dut.h"
+#include "reply.h"
+#include "stack.h"
+#include "timer.h"
+#include "uart.h"
+
+/* Bytes of a tensor per `m-tsn-hex-[...]` line. */
+#define HEX_LINE_BYTES 64
+#define CRC32_HEX_DIGITS 8
+
+static void put_field(const char *name, uint64_t value)
+{
+    uart_putc(',');
+    uart_puts(name);
+    uart_putc('=');
+    uart_put_u64(value);
+}
+
+void dut_cmd_tsn_info(dut_state *state, const char *args)
+{
+    (void)args;
+    const tsn_model_desc *model = state->model;
+    reply_begin("tsn-info-[board=" BOARD_NAME ",model=");
+    uart_puts(model->name);
+    uart_puts(",hash=");
+    uart_puts(model->hash);
+    put_field("layers", (uint64_t)model->num_layers);
+    put_field("input_bytes", (uint64_t)model->input_bytes);
+    put_field("output_bytes", (uint64_t)model->output_bytes);
+    put_field("arena_bytes", (uint64_t)model->arena_bytes);
+    put_field("stack_bytes", stack_size_bytes());
+    uart_puts(",timer=");
+    uart_puts(timer_kind());
+    put_field("timer_hz", timer_hz());
+    put_field("timer_overhead", state->timer_overhead);
+    uart_putc(']');
+    reply_end();
+}
+
+void dut_cmd_tsn_trace(dut_state *state, const char *args)
+{
+    (void)args;
+    if (state->traced_layers == 0) {
+        reply_error("No inference yet");
+        return;
+    }
+    uint64_t total_ticks = 0;
+    uint32_t stack_max = 0;
+    for (int32_t i = 0; i < state->traced_layers; ++i) {
+        const runtime_layer_trace *layer = &state->trace[i];
+        const char *op = state->model->layers[i].op;
+        total_ticks += layer->ticks;
+        stack_max = layer->stack_bytes > stack_max ? layer->stack_bytes : stack_max;
+        reply_begin("tsn-layer-[");
+        uart_put_i32(i);
+        uart_putc(',');
+        uart_puts(op != 0 ? op : "?");
+        uart_putc(',');
+        uart_put_u64(layer->ticks);
+        uart_putc(',');
+        uart_put_u64(layer->stack_bytes);
+        uart_putc(',');
+        uart_put_hex(layer->crc32, CRC32_HEX_DIGITS);
+        uart_putc(']');
+        reply_end();
+    }
+    reply_begin("tsn-total-[");
+    uart_put_u64(total_ticks);
+    uart_putc(',');
+    uart_put_u64(stack_max);
+    uart_putc(']');
+    reply_end();
+}
+
+void dut_cmd_tsn_out(dut_state *state, const char *args)
+{
+    const tsn_model_desc *model = state->model;
+    int32_t layer = -1;
+    if (!dut_at_end(args)) {
+        uint32_t index = 0;
+        if (dut_parse_u32(&args, (uint32_t)model->num_layers - 1U, &index) != 0 || !dut_at_end(args)) {
+            reply_error("tsn-out takes a layer index below the layer count");
+            return;
+        }
+        layer = (int32_t)index;
+    }
+    const int8_t *data = layer < 0 ? model->output() : model->layer_output(layer);
+    const int32_t bytes = layer < 0 ? model->output_bytes : model->layers[layer].output_bytes;
+    reply_begin("tsn-out-[");
+    uart_put_i32(layer);
+    uart_putc(',');
+    uart_put_i32(bytes);
+    uart_putc(']');
+    reply_end();
+    for (int32_t offset = 0; offset < bytes; offset += HEX_LINE_BYTES) {
+        const int32_t chunk = bytes - offset < HEX_LINE_BYTES ? bytes - offset : HEX_LINE_BYTES;
+        reply_begin("tsn-hex-[");
+        uart_put_hex_bytes(data + offset, (size_t)chunk);
+        uart_putc(']');
+        reply_end();
+    }
+}
+
+void dut_cmd_tsn_boot(dut_state *state, const char *args)
+{
+    (void)state;
+    (void)args;
+    reply_line("tsn-boot");
+    reply_ready();
+    board_uart_flush();
+    bootctl_enter_bootloader();
+}

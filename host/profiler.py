@@ -1,0 +1,194 @@
+"""``tinysyn profile``: build a model's firmware, flash it over serial, run it, verify it.
+
+The whole path a board goes through, on the emulated board or a real one:
+
+1. compile the model and check it fits the board (RAM and flash, before building);
+2. generate Cortex-M C, build the bootloader and the DUT app (linked at the
+   bootloader's application area);
+3. on the emulated board start QEMU with the bootloader; on a real one open --port;
+4. flash the app through the bootloader (framed, CRC-checked, verified) and boot it;
+5. per run: load a random input (seeded), infer, read the per-layer trace and the
+   raw output, and compare both with the NumPy reference bit for bit;
+6. report per-layer instructions (emulator, ``-icount``) or cycles (DWT), stack
+   high-water, static RAM and flash from the ELF, the arena peak.
+
+    report = profile(Path("kws.tflite"), "qemu-mps2-an386", runs=5)
+    report["bit_exact"], report["total_instructions"]
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from tqdm import tqdm
+
+from codegen.emit import c as emit_c
+from codegen.errors import InputError, MismatchError, ProtocolError, ResourceError
+from codegen.frontends.tflite import load
+from codegen.pipeline import Program, compile_graph
+from host.checker import compare, reference_runs
+from host.dut import DutClient
+from host.emulator import MACHINES, Emulator
+from host.firmware_build import BOARDS, board_memory, build_bootloader, build_firmware, elf_sizes
+from host.flasher import Flasher
+from host.icount import ticks_to_instructions
+from host.qemu import DEFAULT_ICOUNT_SHIFT
+from host.transport import open_port
+
+#: The DUT app's stack reservation (the linker scripts' default).
+STACK_BYTES = 64 * 1024
+#: The DUT app's code and runtime data besides the model: a safe upper bound for
+#: the fit check before building (measured: about 10 KB of code, 2.5 KB of trace).
+FIRMWARE_OVERHEAD_BYTES = 32 * 1024
+
+
+def check_fits(program: Program, board: str, source: str) -> None:
+    """ResourceError naming the sizes if the model cannot fit the board; runs before any build."""
+    memory = board_memory(board)
+    flash_needed = program.weight_bytes + FIRMWARE_OVERHEAD_BYTES
+    if flash_needed > memory["app_max_bytes"]:
+        raise ResourceError(
+            f"{source}: needs about {flash_needed:,} bytes of flash ({program.weight_bytes:,} of weights), "
+            f"{board} has {memory['app_max_bytes']:,} for the application")
+    ram_needed = program.plan.peak_bytes + STACK_BYTES + FIRMWARE_OVERHEAD_BYTES
+    if ram_needed > memory["ram_bytes"]:
+        raise ResourceError(
+            f"{source}: needs about {ram_needed:,} bytes of RAM (arena {program.plan.peak_bytes:,} + stack "
+            f"{STACK_BYTES:,}), {board} has {memory['ram_bytes']:,}")
+
+
+def check_image_fits(sizes: dict[str, int], board: str, elf: Path) -> None:
+    """The exact check once the ELF exists."""
+    memory = board_memory(board)
+    if sizes["flash_bytes"] > memory["app_max_bytes"]:
+        raise ResourceError(f"{elf}: {sizes['flash_bytes']:,} bytes of flash, {board} has "
+                            f"{memory['app_max_bytes']:,} for the application")
+    if sizes["static_ram_bytes"] > memory["ram_bytes"]:
+        raise ResourceError(f"{elf}: {sizes['static_ram_bytes']:,} bytes of static RAM, {board} has "
+                            f"{memory['ram_bytes']:,}")
+
+
+def build_images(program: Program, board: str, work: Path) -> tuple[Path, Path]:
+    """Generate the model's C and build (bootloader ELF, DUT app ELF) for `board`."""
+    gen = work / "gen"
+    emit_c.write(program, gen, target="cortex-m4")
+    boot = build_bootloader(board, work / "boot")
+    app = build_firmware(gen, board, "dut", work / "app", image="app")
+    return boot, app
+
+
+@contextlib.contextmanager
+def board_url(board: str, boot_elf: Path, port: str | None,
+              icount_shift: int = DEFAULT_ICOUNT_SHIFT) -> Iterator[str]:
+    """The serial URL of the board: --port if given, else a fresh emulator running the bootloader."""
+    if port is not None:
+        yield port
+        return
+    if board not in MACHINES:
+        raise InputError(f"board {board} is real hardware: give its serial port with --port")
+    with Emulator(boot_elf, board=board, serial="tcp", icount_shift=icount_shift) as emulator:
+        yield emulator.url
+
+
+def random_inputs(program: Program, runs: int, seed: int) -> np.ndarray:
+    """`runs` int8 inputs, uniformly random over the full range, from `seed`."""
+    shape = program.graph.tensor(program.graph.inputs[0]).shape[1:]
+    rng = np.random.default_rng(seed)
+    return rng.integers(-128, 128, size=(runs, *shape), dtype=np.int16).astype(np.int8)
+
+
+def profile(model: Path, board: str = "qemu-mps2-an386", port: str | None = None, runs: int = 1, seed: int = 0,
+            work: Path = Path("build/profile"), progress: bool = True,
+            icount_shift: int = DEFAULT_ICOUNT_SHIFT) -> dict:
+    """Build, flash, run and verify `model` on `board`; return the report (see module doc).
+
+    Raises MismatchError after the report is complete if any result differs from
+    the reference (the caller may still write the report), ResourceError if the
+    model does not fit, BoardError if the board fails to answer.
+    """
+    if board not in BOARDS:
+        raise InputError(f"unknown board {board!r}; choose one of {', '.join(BOARDS)}")
+    if runs < 1:
+        raise InputError(f"--runs must be at least 1, got {runs}")
+    model = Path(model)
+    program = compile_graph(load(model))
+    check_fits(program, board, str(model))
+    work = Path(work) / program.prefix
+    boot_elf, app_elf = build_images(program, board, work)
+    sizes = elf_sizes(app_elf)
+    check_image_fits(sizes, board, app_elf)
+
+    inputs = random_inputs(program, runs, seed)
+    expected = reference_runs(program, inputs)
+    with board_url(board, boot_elf, port, icount_shift) as url, contextlib.closing(open_port(url)) as serial_port:
+        flash = Flasher(serial_port, progress=progress).flash(app_elf, boot=True)
+        dut = DutClient(serial_port, where=url)
+        dut.resync()
+        info = dut.info()
+        if info.get("hash") != program.graph.sha256:
+            raise ProtocolError(f"{url}: the board runs model {info.get('model')} ({str(info.get('hash'))[:12]}...), "
+                                f"not the one just flashed")
+        problems: list[str] = []
+        traces = []
+        for k in tqdm(range(runs), desc="inference", unit="run", disable=not progress, leave=False):
+            dut.load_input(inputs[k].tobytes())
+            dut.infer(runs=1)
+            trace = dut.trace()
+            output = dut.output()
+            problems += [f"run {k}: {p}" for p in compare(expected[k], [t.crc32 for t in trace], output)]
+            traces.append(trace)
+
+    report = summarize(program, board, model, traces, info, sizes, icount_shift if port is None else None)
+    report["flash"] = asdict(flash)
+    report["bit_exact"] = not problems
+    report["mismatches"] = problems[:20]
+    if problems:
+        raise MismatchError(f"{model.name} on {board}: {problems[0]}"
+                            f"{f' (and {len(problems) - 1} more)' if len(problems) > 1 else ''}", report)
+    return report
+
+
+def summarize(program: Program, board: str, model: Path, traces: list, info: dict, sizes: dict[str, int],
+              icount_shift: int | None) -> dict:
+    """The report dict: per-layer cost as the median over runs, stack as the maximum."""
+    overhead = int(info["timer_overhead"])
+    emulated = icount_shift is not None and info["timer"] == "systick"
+    key = "instructions" if emulated else "cycles"
+
+    def cost(ticks: int) -> int:
+        net = max(ticks - overhead, 0)
+        return round(ticks_to_instructions(net, icount_shift, int(info["timer_hz"]))) if emulated else net
+
+    layers = []
+    for index, layer in enumerate(program.layers):
+        per_run = [cost(trace[index].ticks) for trace in traces]
+        layers.append({
+            "index": index,
+            "op": traces[0][index].op,
+            "macs": layer.macs,
+            key: int(np.median(per_run)),
+            "stack_bytes": max(trace[index].stack_bytes for trace in traces),
+        })
+    total = sum(layer[key] for layer in layers)
+    return {
+        "model": model.name,
+        "board": board,
+        "runs": len(traces),
+        "bit_exact": None,
+        f"total_{key}": total,
+        "macs": program.macs,
+        f"{key}_per_mac": round(total / program.macs, 3) if program.macs else None,
+        "layers": layers,
+        "stack_high_water_bytes": max(layer["stack_bytes"] for layer in layers),
+        "static_ram_bytes": sizes["static_ram_bytes"],
+        "flash_bytes": sizes["flash_bytes"],
+        "arena_bytes": program.plan.peak_bytes,
+        "weight_bytes": program.weight_bytes,
+        "timer": {"kind": info["timer"], "hz": info["timer_hz"], "overhead_ticks": overhead,
+                  "icount_shift": icount_shift if emulated else None},
+        "elf": sizes,
+    }
