@@ -6,8 +6,8 @@ one-line message and exits with the error class's code, never a traceback.
 from __future__ import annotations
 
 import functools
+import io
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -18,6 +18,7 @@ import numpy as np
 from codegen import __version__
 from codegen.emit import c as emit_c
 from codegen.errors import InputError, TinysynError
+from host.report import write_atomically
 from codegen.frontends.tflite import load
 from codegen.pipeline import Program, compile_graph
 
@@ -106,7 +107,7 @@ def gen(model, out_dir, target, prefix):
 
 
 def _inputs(program: Program, input_path, random_n, seed) -> np.ndarray:
-    from codegen.ref import prepare_input
+    from codegen.ref import prepare_input, random_inputs
 
     if (input_path is None) == (random_n is None):
         raise InputError("give exactly one of --input X.npy or --random N")
@@ -118,22 +119,14 @@ def _inputs(program: Program, input_path, random_n, seed) -> np.ndarray:
         return prepare_input(program.graph, x)
     if random_n < 1:
         raise InputError(f"--random must be at least 1, got {random_n}")
-    shape = program.graph.tensor(program.graph.inputs[0]).shape[1:]
-    rng = np.random.default_rng(seed)
-    return rng.integers(-128, 128, size=(random_n, *shape), dtype=np.int8)
+    return random_inputs(program.graph, random_n, seed)
 
 
 def _save_atomically(path: Path, array: np.ndarray) -> None:
     """Write the .npy next to its destination, then rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    write_atomically(path, buffer.getvalue())
 
 
 @main.command()
@@ -163,6 +156,82 @@ def run(model, backend, input_path, random_n, seed, output_path):
             y = HostModel(program, gen_dir).run(x)
     _save_atomically(Path(output_path), y)
     click.echo(f"{backend}: {len(x)} inputs -> {output_path} {y.shape} int8")
+
+
+BOARD_CHOICES = click.Choice(["qemu-mps2-an386", "nucleo-l4r5zi"])
+
+
+@main.command()
+@model_argument
+@click.option("--board", type=BOARD_CHOICES, default="qemu-mps2-an386", show_default=True,
+              help="The emulated board (started here) or a real one (give --port).")
+@click.option("--port", default=None, help="Serial port or pyserial URL of a board already running the "
+              "bootloader or a tinysyn app (default: start the emulator).")
+@click.option("--runs", type=int, default=1, show_default=True, help="Random inputs to run and verify.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the report as JSON.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write the per-layer trace as CSV.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write a PNG of per-layer latency and stack.")
+@click.option("--work", type=click.Path(file_okay=False), default="build/profile", show_default=True,
+              help="Where generated code and firmware are built.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@_fail_cleanly
+def profile(model, board, port, runs, seed, json_path, csv_path, plot_path, work, quiet):
+    """Build, flash over serial, run and verify MODEL on a board; print the per-layer trace."""
+    from codegen.errors import MismatchError
+    from host import report as reports
+    from host.profiler import profile as run_profile
+
+    try:
+        result = run_profile(Path(model), board, port, runs, seed, Path(work), progress=not quiet)
+    except MismatchError as err:
+        if err.report is not None and json_path:
+            reports.write_json(err.report, Path(json_path))
+        raise
+    if json_path:
+        reports.write_json(result, Path(json_path))
+    if csv_path:
+        reports.write_csv(result, Path(csv_path))
+    if plot_path:
+        reports.write_plot(result, Path(plot_path))
+    click.echo(reports.format_table(result))
+    flash = result["flash"]
+    click.echo(f"flash {result['flash_bytes']:,} B, static RAM {result['static_ram_bytes']:,} B, "
+               f"arena {result['arena_bytes']:,} B, stack high-water {result['stack_high_water_bytes']:,} B")
+    click.echo(f"flashed {flash['payload_bytes']:,} B in {flash['seconds']:.2f} s, "
+               f"wire efficiency {flash['wire_efficiency']:.3f}")
+    click.echo(f"BIT-EXACT: {result['runs']} run(s) on {board}, every layer equals the NumPy reference")
+
+
+@main.command()
+@model_argument
+@click.option("--board", type=click.Choice(["qemu-mps2-an386"]), default="qemu-mps2-an386", show_default=True)
+@click.option("--serial", "serial_kind", default="tcp:0", show_default=True,
+              help="pty, or tcp:PORT (0: a free port).")
+@click.option("--work", type=click.Path(file_okay=False), default="build/emulate", show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@_fail_cleanly
+def emulate(model, board, serial_kind, work, quiet):
+    """Boot the emulated board, flash MODEL's DUT firmware and keep it running for any serial client."""
+    from host.emulate import serve
+
+    serve(Path(model), board, serial_kind, Path(work), progress=not quiet, echo=click.echo)
+
+
+@main.command()
+@model_argument
+@click.option("--board", type=BOARD_CHOICES, default="qemu-mps2-an386", show_default=True)
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="build/firmware", show_default=True,
+              help="Build directory; the images go to OUT/<model>/boot/boot.elf and OUT/<model>/app/dut.elf.")
+@_fail_cleanly
+def firmware(model, board, out_dir):
+    """Build the serial bootloader and MODEL's DUT app for a board (checks the model fits first)."""
+    from host.profiler import prepare
+
+    program, boot, app, sizes = prepare(Path(model), board, Path(out_dir))
+    click.echo(f"bootloader: {boot}")
+    click.echo(f"app:        {app} (flash {sizes['flash_bytes']:,} B, static RAM {sizes['static_ram_bytes']:,} B, "
+               f"arena {program.plan.peak_bytes:,} B)")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from codegen.emit import c as emit_c
+from codegen.ref import random_inputs
 from codegen.errors import InputError, MismatchError, ProtocolError, ResourceError
 from codegen.frontends.tflite import load
 from codegen.pipeline import Program, compile_graph
@@ -34,7 +35,7 @@ from host.checker import compare, reference_runs
 from host.dut import DutClient
 from host.emulator import MACHINES, Emulator
 from host.firmware_build import BOARDS, board_memory, build_bootloader, build_firmware, elf_sizes
-from host.flasher import Flasher
+from host.flasher import Flasher, FlashResult
 from host.icount import ticks_to_instructions
 from host.qemu import DEFAULT_ICOUNT_SHIFT
 from host.transport import open_port
@@ -72,13 +73,37 @@ def check_image_fits(sizes: dict[str, int], board: str, elf: Path) -> None:
                             f"{memory['ram_bytes']:,}")
 
 
-def build_images(program: Program, board: str, work: Path) -> tuple[Path, Path]:
-    """Generate the model's C and build (bootloader ELF, DUT app ELF) for `board`."""
+def prepare(model: Path, board: str, work: Path) -> tuple[Program, Path, Path, dict[str, int]]:
+    """Compile `model`, check it fits `board`, generate its C and build the bootloader and the
+    DUT app (linked at the application area) under work/<prefix>/.
+
+    Returns (program, bootloader ELF, app ELF, the app's ELF sizes).
+    """
+    if board not in BOARDS:
+        raise InputError(f"unknown board {board!r}; choose one of {', '.join(BOARDS)}")
+    program = compile_graph(load(model))
+    check_fits(program, board, str(model))
+    work = work / program.prefix
     gen = work / "gen"
     emit_c.write(program, gen, target="cortex-m4")
     boot = build_bootloader(board, work / "boot")
     app = build_firmware(gen, board, "dut", work / "app", image="app")
-    return boot, app
+    sizes = elf_sizes(app)
+    check_image_fits(sizes, board, app)
+    return program, boot, app, sizes
+
+
+def flash_and_connect(serial_port, url: str, app_elf: Path, program: Program,
+                      progress: bool) -> tuple[DutClient, dict, FlashResult]:
+    """Flash the DUT app through the bootloader, boot it, and check it runs `program`."""
+    flash = Flasher(serial_port, progress=progress).flash(app_elf, boot=True)
+    dut = DutClient(serial_port, where=url)
+    dut.resync()
+    info = dut.info()
+    if info.get("hash") != program.graph.sha256:
+        raise ProtocolError(f"{url}: the board runs model {info.get('model')} ({str(info.get('hash'))[:12]}...), "
+                            f"not the one just flashed")
+    return dut, info, flash
 
 
 @contextlib.contextmanager
@@ -94,13 +119,6 @@ def board_url(board: str, boot_elf: Path, port: str | None,
         yield emulator.url
 
 
-def random_inputs(program: Program, runs: int, seed: int) -> np.ndarray:
-    """`runs` int8 inputs, uniformly random over the full range, from `seed`."""
-    shape = program.graph.tensor(program.graph.inputs[0]).shape[1:]
-    rng = np.random.default_rng(seed)
-    return rng.integers(-128, 128, size=(runs, *shape), dtype=np.int16).astype(np.int8)
-
-
 def profile(model: Path, board: str = "qemu-mps2-an386", port: str | None = None, runs: int = 1, seed: int = 0,
             work: Path = Path("build/profile"), progress: bool = True,
             icount_shift: int = DEFAULT_ICOUNT_SHIFT) -> dict:
@@ -110,28 +128,14 @@ def profile(model: Path, board: str = "qemu-mps2-an386", port: str | None = None
     the reference (the caller may still write the report), ResourceError if the
     model does not fit, BoardError if the board fails to answer.
     """
-    if board not in BOARDS:
-        raise InputError(f"unknown board {board!r}; choose one of {', '.join(BOARDS)}")
     if runs < 1:
         raise InputError(f"--runs must be at least 1, got {runs}")
     model = Path(model)
-    program = compile_graph(load(model))
-    check_fits(program, board, str(model))
-    work = Path(work) / program.prefix
-    boot_elf, app_elf = build_images(program, board, work)
-    sizes = elf_sizes(app_elf)
-    check_image_fits(sizes, board, app_elf)
-
-    inputs = random_inputs(program, runs, seed)
+    program, boot_elf, app_elf, sizes = prepare(model, board, Path(work))
+    inputs = random_inputs(program.graph, runs, seed)
     expected = reference_runs(program, inputs)
     with board_url(board, boot_elf, port, icount_shift) as url, contextlib.closing(open_port(url)) as serial_port:
-        flash = Flasher(serial_port, progress=progress).flash(app_elf, boot=True)
-        dut = DutClient(serial_port, where=url)
-        dut.resync()
-        info = dut.info()
-        if info.get("hash") != program.graph.sha256:
-            raise ProtocolError(f"{url}: the board runs model {info.get('model')} ({str(info.get('hash'))[:12]}...), "
-                                f"not the one just flashed")
+        dut, info, flash = flash_and_connect(serial_port, url, app_elf, program, progress)
         problems: list[str] = []
         traces = []
         for k in tqdm(range(runs), desc="inference", unit="run", disable=not progress, leave=False):

@@ -59,6 +59,14 @@ def prepare_input(graph: ir.Graph, x: np.ndarray) -> np.ndarray:
     raise InputError(f"input shape {x.shape} does not fit the model input {tuple(t.shape)} (N samples stack on axis 0)")
 
 
+def random_inputs(graph: ir.Graph, count: int, seed: int) -> np.ndarray:
+    """`count` int8 inputs, uniform over the full range, reproducible from `seed` (numpy's PCG64)."""
+    if count < 1:
+        raise InputError(f"need at least 1 random input, got {count}")
+    shape = graph.tensor(graph.inputs[0]).shape[1:]
+    return np.random.default_rng(seed).integers(-128, 128, size=(count, *shape), dtype=np.int8)
+
+
 def run_graph(graph: ir.Graph, x: np.ndarray) -> dict[int, np.ndarray]:
     """All activation tensors for a batch of inputs; layer outputs are batched on axis 0."""
     values = {graph.inputs[0]: prepare_input(graph, x)}
