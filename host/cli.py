@@ -234,5 +234,42 @@ def firmware(model, board, out_dir):
                f"arena {program.plan.peak_bytes:,} B)")
 
 
+@main.command()
+@click.argument("image", type=click.Path(dir_okay=False, exists=True))
+@click.option("--port", required=True, help="Serial port or pyserial URL (/dev/ttyACM0, socket://127.0.0.1:PORT).")
+@click.option("--baud", type=int, default=115200, show_default=True, help="Baud rate (ignored by socket:// URLs).")
+@click.option("--protocol", type=click.Choice(["tinysyn", "stm32"]), default="tinysyn", show_default=True,
+              help="tinysyn: our serial bootloader (IMAGE linked with image=app); "
+                   "stm32: the STM32 ROM bootloader, AN3155 at 8E1 (IMAGE linked for 0x08000000).")
+@click.option("--no-boot", is_flag=True, help="Leave the board in its bootloader after verifying.")
+@click.option("--retries", type=click.IntRange(min=0), default=None,
+              help="Resends per request [default: 5 for tinysyn, 3 NACKed commands for stm32].")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Seconds to wait for each answer (erase and read-back waits grow with the image).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@_fail_cleanly
+def flash(image, port, baud, protocol, no_boot, retries, timeout, quiet):
+    """Write IMAGE (.elf or .bin) to a board over serial, verify it by read-back, then start it."""
+    import contextlib
+
+    from host.transport import open_port
+
+    if protocol == "stm32":
+        from host.stm32rom import DEFAULT_RETRIES, Stm32RomFlasher as flasher_class
+    else:
+        from host.flasher import DEFAULT_RETRIES, Flasher as flasher_class
+    with contextlib.closing(open_port(port, baudrate=baud, parity="E" if protocol == "stm32" else "N")) as line:
+        flasher = flasher_class(line, timeout=timeout, retries=DEFAULT_RETRIES if retries is None else retries,
+                                progress=not quiet)
+        result = flasher.flash(Path(image), boot=not no_boot)
+    click.echo(f"flashed {image} to {result.board} at 0x{result.address:08x} over {port} ({protocol})")
+    click.echo(f"verify: OK by {result.verified_by}: CRC-32 0x{result.verify_crc32:08x} over "
+               f"{result.image_bytes:,} bytes matches the image")
+    click.echo("started the application" if result.booted else "left the board in its bootloader")
+    click.echo(f"throughput: {result.payload_bytes:,} payload bytes, {result.wire_bytes:,} bytes on the wire "
+               f"(efficiency {result.wire_efficiency:.3f}), {result.bytes_per_second:,.0f} B/s, "
+               f"{result.elapsed_s:.2f} s, {result.wire.retries} retries")
+
+
 if __name__ == "__main__":
     main()

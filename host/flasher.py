@@ -265,7 +265,7 @@ class Flasher:
             raise FlashError(f"CRC over the written image reads 0x{verify_crc:08x}, image is 0x{crc:08x}")
         if boot:
             self.boot()
-        return FlashResult("tinysyn", info.board, info.app_base, size, crc, verify_crc, "END and CRC", boot,
+        return FlashResult("tinysyn", info.board, info.app_base, size, crc, verify_crc, "the board's END and CRC read-backs", boot,
                            time.monotonic() - started, block, replace(self.stats))
 
     def _block_bytes(self, info: bp.SyncInfo) -> int:
