@@ -1,17 +1,27 @@
-"""Build a firmware ELF: a generated model + board support + common runtime + one app.
+"""Build firmware ELFs: model + board support + common runtime + one app, or the bootloader.
 
     elf = build_firmware(Path("build/kws"), "qemu-mps2-an386", "bench", Path("build/fw"))
-    elf_sizes(elf)  # {"flash_bytes": ..., "static_ram_bytes": ..., ...}
+    app = build_firmware(Path("build/kws"), "nucleo-l4r5zi", "dut", out, image="app")
+    boot = build_bootloader("qemu-mps2-an386", Path("build/boot"))
+    elf_sizes(elf)             # {"flash_bytes": ..., "static_ram_bytes": ..., ...}
+    board_memory("nucleo-l4r5zi")["app_max_bytes"]
 
 Sources come from firmware/boards/<board>/, firmware/common/ and firmware/apps/<app>/
-(every *.c there) and every *.c in the model directory. The board directory also
-holds linker.ld. No C library start-up or syscalls are linked: only libgcc and,
-for the memcpy/memset family that compilers and kernels call, newlib's libc.a.
+(every *.c there) and every *.c in the model directory; the bootloader's from
+firmware/bootloader/ instead of an app and a model. Linking uses one of the image
+scripts in firmware/common (image_standalone.ld, image_app.ld, image_boot.ld),
+which include the board's memory.ld (its memory map and the flash layout of
+firmware/PROTOCOL.md) and the shared sections.ld. No C library start-up or
+syscalls are linked: only libgcc and, for the memcpy/memset family that compilers
+and kernels call, newlib's libc.a.
 """
 
 from __future__ import annotations
 
+import ast
+import operator
 import os
+import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,6 +31,9 @@ from codegen.build import CORTEX_M4_CC, CORTEX_M4F_CPU, c_sources, run_compiler
 from codegen.errors import BuildError
 
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
+BOARDS_DIR = FIRMWARE_DIR / "boards"
+COMMON_DIR = FIRMWARE_DIR / "common"
+BOOTLOADER_DIR = FIRMWARE_DIR / "bootloader"
 
 CC = CORTEX_M4_CC
 
@@ -29,7 +42,24 @@ CC = CORTEX_M4_CC
 #: __ARM_FEATURE_DSP unless -DTSN_NN_PORTABLE is given.
 BOARD_FLAGS = {
     "qemu-mps2-an386": CORTEX_M4F_CPU,
+    "nucleo-l4r5zi": CORTEX_M4F_CPU,
 }
+
+#: Every board the firmware supports.
+BOARDS = tuple(BOARD_FLAGS)
+
+#: Image kinds build_firmware() links, by their linker script in firmware/common.
+#: "standalone" owns the whole flash (QEMU -kernel, a debugger); "app" starts at
+#: the application area and is started by the serial bootloader.
+IMAGE_SCRIPTS = {
+    "standalone": "image_standalone.ld",
+    "app": "image_app.ld",
+}
+BOOT_SCRIPT = "image_boot.ld"
+
+#: The common modules the bootloader links. A fixed list, not every file in
+#: firmware/common: application runtime code there may need a model's headers.
+BOOTLOADER_COMMON = ("startup.c", "stack.c", "timer.c", "crc32.c", "bootctl.c", "semihost.c")
 
 #: Flags for every C file.
 COMMON_CFLAGS = (
@@ -59,6 +89,15 @@ def _run(cmd: Sequence[str], what: str) -> None:
     run_compiler(list(cmd), what, FirmwareBuildError)
 
 
+def _board_dir(board: str) -> Path:
+    if board not in BOARD_FLAGS:
+        raise FirmwareBuildError(f"unknown board {board!r}; known: {', '.join(sorted(BOARD_FLAGS))}")
+    board_dir = BOARDS_DIR / board
+    if not (board_dir / "memory.ld").is_file():
+        raise FirmwareBuildError(f"board {board} has no memory map: {board_dir / 'memory.ld'}")
+    return board_dir
+
+
 def build_firmware(
     model_dir: Path,
     board: str,
@@ -66,44 +105,73 @@ def build_firmware(
     out_dir: Path,
     extra_cflags: Iterable[str] = (),
     extra_ldflags: Iterable[str] = (),
+    image: str = "standalone",
 ) -> Path:
     """Compile and link model + board + common + app; return the ELF path.
 
-    Objects go to out_dir/obj/<part>/, the ELF to out_dir/<app>.elf and a link
-    map beside it. extra_cflags go to every compile, extra_ldflags to the link
-    (e.g. "-Wl,--defsym=__stack_size=8192"). Raises FirmwareBuildError naming the
-    failing file and the compiler's first error line.
+    image "standalone" links for the whole flash (today's QEMU -kernel images),
+    "app" for the application area behind the serial bootloader (flash base +
+    0x8000, see firmware/PROTOCOL.md). Objects go to out_dir/obj/<part>/, the ELF
+    to out_dir/<app>.elf and a link map beside it. extra_cflags go to every
+    compile, extra_ldflags to the link (e.g. "-Wl,--defsym=__stack_size=8192").
+    Raises FirmwareBuildError naming the failing file and the compiler's first
+    error line.
     """
     model_dir = Path(model_dir)
-    out_dir = Path(out_dir)
-    extra_cflags = tuple(extra_cflags)
-    extra_ldflags = tuple(extra_ldflags)
-
-    if shutil.which(CC) is None:
-        raise FirmwareBuildError(f"{CC} not found on PATH (Debian: apt-get install gcc-arm-none-eabi)")
-    if board not in BOARD_FLAGS:
-        raise FirmwareBuildError(f"unknown board {board!r}; known: {', '.join(sorted(BOARD_FLAGS))}")
-    board_dir = FIRMWARE_DIR / "boards" / board
-    common_dir = FIRMWARE_DIR / "common"
+    if image not in IMAGE_SCRIPTS:
+        raise FirmwareBuildError(f"unknown image kind {image!r}; known: {', '.join(IMAGE_SCRIPTS)}")
+    board_dir = _board_dir(board)
     app_dir = FIRMWARE_DIR / "apps" / app
-    linker_script = board_dir / "linker.ld"
-    for directory in (board_dir, app_dir, model_dir):
+    for directory in (app_dir, model_dir):
         if not directory.is_dir():
             raise FirmwareBuildError(f"no such directory: {directory}")
-    if not linker_script.is_file():
-        raise FirmwareBuildError(f"board {board} has no linker script: {linker_script}")
-
     parts = {
         "model": c_sources(model_dir),
         "board": c_sources(board_dir),
-        "common": c_sources(common_dir),
+        "common": c_sources(COMMON_DIR),
         "app": c_sources(app_dir),
     }
     if not parts["model"]:
         raise FirmwareBuildError(f"no C sources in model directory {model_dir}")
+    return _build(board, parts, [model_dir, board_dir, COMMON_DIR, app_dir], IMAGE_SCRIPTS[image],
+                  Path(out_dir), app, tuple(extra_cflags), tuple(extra_ldflags))
 
+
+def build_bootloader(board: str, out_dir: Path, extra_cflags: Iterable[str] = ()) -> Path:
+    """Compile and link the serial bootloader for `board`; return out_dir/boot.elf.
+
+    Sources: firmware/bootloader + the board + the common modules in
+    BOOTLOADER_COMMON, no model and no app. The
+    image occupies the first 24 KiB of flash (image_boot.ld asserts it fits) and
+    stores nothing at or above the boot record page.
+    """
+    board_dir = _board_dir(board)
+    parts = {
+        "board": c_sources(board_dir),
+        "common": [COMMON_DIR / name for name in BOOTLOADER_COMMON],
+        "bootloader": c_sources(BOOTLOADER_DIR),
+    }
+    if not parts["bootloader"]:
+        raise FirmwareBuildError(f"no C sources in {BOOTLOADER_DIR}")
+    return _build(board, parts, [board_dir, COMMON_DIR, BOOTLOADER_DIR], BOOT_SCRIPT,
+                  Path(out_dir), "boot", tuple(extra_cflags), ())
+
+
+def _build(
+    board: str,
+    parts: dict[str, list[Path]],
+    include_dirs: Sequence[Path],
+    linker_script: str,
+    out_dir: Path,
+    name: str,
+    extra_cflags: tuple[str, ...],
+    extra_ldflags: tuple[str, ...],
+) -> Path:
+    """Compile every part's sources in parallel and link them with an image script."""
+    if shutil.which(CC) is None:
+        raise FirmwareBuildError(f"{CC} not found on PATH (Debian: apt-get install gcc-arm-none-eabi)")
     cpu_flags = BOARD_FLAGS[board]
-    includes = [f"-I{d}" for d in (model_dir, board_dir, common_dir, app_dir)]
+    includes = [f"-I{d}" for d in include_dirs]
     cflags = [*cpu_flags, *COMMON_CFLAGS, *includes, *extra_cflags]
 
     jobs: list[tuple[Path, Path]] = []
@@ -122,14 +190,17 @@ def build_firmware(
         for future in futures:
             future.result()
 
-    elf = out_dir / f"{app}.elf"
+    elf = out_dir / f"{name}.elf"
     link_cmd = [
         CC,
         *cpu_flags,
         *LINK_FLAGS,
         *extra_ldflags,
+        # The image script INCLUDEs memory.ld (board) and sections.ld (common).
+        f"-L{BOARDS_DIR / board}",
+        f"-L{COMMON_DIR}",
         f"-T{linker_script}",
-        f"-Wl,-Map={out_dir / (app + '.map')}",
+        f"-Wl,-Map={out_dir / (name + '.map')}",
         *[str(obj) for _, obj in jobs],
         *LINK_LIBS,
         "-o",
@@ -169,3 +240,62 @@ def elf_sizes(elf: Path) -> dict[str, int]:
     sizes["flash_bytes"] = sizes["text_bytes"] + sizes["rodata_bytes"] + sizes["data_bytes"]
     sizes["static_ram_bytes"] = sizes["data_bytes"] + sizes["bss_bytes"] + sizes["stack_bytes"]
     return sizes
+
+
+#: memory.ld symbols board_memory() reports, by the name it reports them under.
+_MEMORY_KEYS = {
+    "flash_base": "__flash_base",
+    "flash_bytes": "__flash_size",
+    "ram_base": "__ram_base",
+    "ram_bytes": "__ram_size",
+    "boot_bytes": "__boot_size",
+    "record_base": "__record_base",
+    "record_bytes": "__record_size",
+    "app_base": "__app_base",
+    "app_limit": "__app_limit",
+    "handoff": "__handoff",
+}
+_ASSIGNMENT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*([^;]+);", re.MULTILINE)
+_SIZE_SUFFIX = re.compile(r"\b(0[xX][0-9a-fA-F]+|\d+)([KM])\b")
+_BINARY_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+               ast.FloorDiv: operator.floordiv, ast.Div: operator.floordiv}
+
+
+def _ld_value(expression: str, symbols: dict[str, int], where: str) -> int:
+    """Evaluate a linker-script expression of numbers, K/M sizes, symbols and + - * /."""
+    text = _SIZE_SUFFIX.sub(lambda m: f"({m.group(1)}*{1024 if m.group(2) == 'K' else 1024 * 1024})", expression)
+
+    def value(node: ast.AST) -> int:
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            return node.value
+        if isinstance(node, ast.Name) and node.id in symbols:
+            return symbols[node.id]
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY_OPS:
+            return _BINARY_OPS[type(node.op)](value(node.left), value(node.right))
+        raise FirmwareBuildError(f"{where}: cannot evaluate {expression.strip()!r}")
+
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError:
+        raise FirmwareBuildError(f"{where}: cannot parse {expression.strip()!r}") from None
+    return value(tree.body)
+
+
+def board_memory(board: str) -> dict[str, int]:
+    """The board's memory map and flash layout, read from its memory.ld (the linker's own input).
+
+    Keys: flash_base, flash_bytes, ram_base, ram_bytes, boot_bytes, record_base,
+    record_bytes, app_base, app_limit, app_max_bytes (app_limit - app_base: the
+    largest image the bootloader accepts), handoff (address of the hand-off word).
+    """
+    path = _board_dir(board) / "memory.ld"
+    text = re.sub(r"/\*.*?\*/", " ", path.read_text(), flags=re.DOTALL)
+    symbols: dict[str, int] = {}
+    for match in _ASSIGNMENT.finditer(text):
+        symbols[match.group(1)] = _ld_value(match.group(2), symbols, str(path))
+    missing = [symbol for symbol in _MEMORY_KEYS.values() if symbol not in symbols]
+    if missing:
+        raise FirmwareBuildError(f"{path} does not define {', '.join(missing)}")
+    memory = {key: symbols[symbol] for key, symbol in _MEMORY_KEYS.items()}
+    memory["app_max_bytes"] = memory["app_limit"] - memory["app_base"]
+    return memory

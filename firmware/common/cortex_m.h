@@ -56,16 +56,59 @@ typedef struct {
     __IO uint32_t RASR; /**< region attributes and size */
 } MPU_Type;
 
-#define SCS_BASE     (0xE000E000UL)
-#define SysTick_BASE (SCS_BASE + 0x0010UL)
-#define SCB_BASE     (SCS_BASE + 0x0D00UL)
-#define MPU_BASE     (SCS_BASE + 0x0D90UL)
+/** Nested Vectored Interrupt Controller, the enable and pending words (0xE000E100). */
+typedef struct {
+    __IO uint32_t ISER[8];      /**< 0x000 set-enable, one bit per interrupt */
+    uint32_t RESERVED0[24];
+    __IO uint32_t ICER[8];      /**< 0x080 clear-enable */
+    uint32_t RESERVED1[24];
+    __IO uint32_t ISPR[8];      /**< 0x100 set-pending */
+    uint32_t RESERVED2[24];
+    __IO uint32_t ICPR[8];      /**< 0x180 clear-pending */
+} NVIC_Type;
 
-#define SCB     ((SCB_Type *)SCB_BASE)
-#define SysTick ((SysTick_Type *)SysTick_BASE)
-#define MPU     ((MPU_Type *)MPU_BASE)
+/** Data Watchpoint and Trace unit, the cycle counter part (0xE0001000). */
+typedef struct {
+    __IO uint32_t CTRL;   /**< 0x00 control; CYCCNTENA starts the cycle counter */
+    __IO uint32_t CYCCNT; /**< 0x04 core clock cycles, wraps at 2^32 */
+} DWT_Type;
+
+/** Core debug registers, the part holding DEMCR (0xE000EDF0). */
+typedef struct {
+    __IO uint32_t DHCSR; /**< 0x00 debug halting control and status */
+    __IO uint32_t DCRSR; /**< 0x04 debug core register selector */
+    __IO uint32_t DCRDR; /**< 0x08 debug core register data */
+    __IO uint32_t DEMCR; /**< 0x0C debug exception and monitor control */
+} CoreDebug_Type;
+
+#define SCS_BASE       (0xE000E000UL)
+#define SysTick_BASE   (SCS_BASE + 0x0010UL)
+#define NVIC_BASE      (SCS_BASE + 0x0100UL)
+#define SCB_BASE       (SCS_BASE + 0x0D00UL)
+#define MPU_BASE       (SCS_BASE + 0x0D90UL)
+#define CoreDebug_BASE (0xE000EDF0UL)
+#define DWT_BASE       (0xE0001000UL)
+
+#define SCB       ((SCB_Type *)SCB_BASE)
+#define SysTick   ((SysTick_Type *)SysTick_BASE)
+#define NVIC      ((NVIC_Type *)NVIC_BASE)
+#define MPU       ((MPU_Type *)MPU_BASE)
+#define CoreDebug ((CoreDebug_Type *)CoreDebug_BASE)
+#define DWT       ((DWT_Type *)DWT_BASE)
+
+/** Interrupt lines covered by NVIC ICER/ICPR (8 words of 32 on ARMv7-M). */
+#define NVIC_IRQ_WORDS 8U
 
 #define SCB_ICSR_PENDSTSET_Msk    (1UL << 26) /**< SysTick exception is pending */
+#define SCB_ICSR_PENDSTCLR_Msk    (1UL << 25) /**< write 1: clear a pending SysTick */
+
+/* AIRCR writes are ignored unless VECTKEY holds 0x05FA. */
+#define SCB_AIRCR_VECTKEY_Pos     16U
+#define SCB_AIRCR_VECTKEY         (0x05FAUL << SCB_AIRCR_VECTKEY_Pos)
+#define SCB_AIRCR_PRIGROUP_Msk    (7UL << 8)  /**< priority grouping, kept across a reset request */
+#define SCB_AIRCR_SYSRESETREQ_Msk (1UL << 2)  /**< request a system reset */
+
+#define SCB_VTOR_TBLOFF_Msk       (0xFFFFFF80UL) /**< the table address bits VTOR holds */
 #define IPSR_ISR_NUMBER_Msk       (0x1FFUL)   /**< IPSR: active exception number */
 
 /* CPACR: CP10 and CP11 (the FPU) full access = 0b11 each, bits 20..23. */
@@ -81,6 +124,10 @@ typedef struct {
 #define MPU_RASR_SIZE_Pos          1U         /**< region size = 2^(SIZE + 1) bytes */
 #define MPU_RASR_AP_Pos            24U        /**< access permission; 0 = no access */
 #define MPU_RASR_XN_Msk            (1UL << 28)
+
+#define DWT_CTRL_CYCCNTENA_Msk     (1UL << 0)  /**< run the cycle counter */
+#define DWT_CTRL_NOCYCCNT_Msk      (1UL << 25) /**< read-only: no cycle counter fitted */
+#define CoreDebug_DEMCR_TRCENA_Msk (1UL << 24) /**< power the DWT and ITM */
 
 #define SysTick_CTRL_COUNTFLAG_Msk (1UL << 16)
 #define SysTick_CTRL_CLKSOURCE_Msk (1UL << 2) /**< 1 = processor clock */
@@ -104,6 +151,12 @@ static inline void __set_PRIMASK(uint32_t primask)
 }
 
 static inline void __disable_irq(void) { __asm volatile("cpsid i" ::: "memory"); }
+static inline void __enable_irq(void) { __asm volatile("cpsie i" ::: "memory"); }
+
+static inline void __set_CONTROL(uint32_t control)
+{
+    __asm volatile("msr control, %0" : : "r"(control) : "memory");
+}
 
 static inline uint32_t __get_IPSR(void)
 {

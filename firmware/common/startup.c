@@ -1,11 +1,18 @@
 /**
  * @file startup.c
- * @brief Vector table and reset code for QEMU mps2-an386 (Cortex-M4F).
+ * @brief Vector table and reset code for every board (Cortex-M4F); the board's
+ *        board.h gives the number of peripheral interrupts.
  *
- * Reset: enable the FPU, paint the stack (for the high-water mark) and fence its
- * bottom with an MPU guard, copy .data,
- * zero .bss, run main(), hand its return value to board_exit(). No C++
- * constructors are run (linker.ld refuses to link any).
+ * Reset: point VTOR at this image's vector table, enable the FPU, paint the stack
+ * (for the high-water mark) and fence its bottom with an MPU guard, copy .data,
+ * zero .bss, unmask interrupts, run main(), hand its return value to
+ * board_exit(). No C++ constructors are run (sections.ld refuses to link any).
+ *
+ * The same code starts a standalone image (from the reset vector), the
+ * bootloader, and an application the bootloader branches to. The latter starts
+ * with whatever the bootloader left (VTOR at the bootloader's table, interrupts
+ * masked), hence the VTOR write and the final unmask; both are no-ops after a
+ * real reset.
  */
 #include <stdint.h>
 
@@ -13,7 +20,7 @@
 #include "cortex_m.h"
 #include "stack.h"
 
-/* Symbols from linker.ld. */
+/* Symbols from sections.ld. */
 extern uint32_t __stack_top;
 extern uint32_t __data_start;
 extern uint32_t __data_end;
@@ -66,6 +73,11 @@ static const vector_entry vector_table[NUM_VECTORS] = {
 
 void Reset_Handler(void)
 {
+    /* Exceptions must find this image's handlers, not the bootloader's. */
+    SCB->VTOR = (uint32_t)(uintptr_t)vector_table & SCB_VTOR_TBLOFF_Msk;
+    __DSB();
+    __ISB();
+
     /* CPACR is 0 at reset, so the first FPU instruction would fault (UsageFault
      * NOCP). -mfloat-abi=hard code may use FPU registers anywhere: enable it first. */
     SCB->CPACR |= SCB_CPACR_CP10_CP11_FULL;
@@ -87,6 +99,9 @@ void Reset_Handler(void)
     for (uint32_t *dst = &__bss_start; dst < &__bss_end;) {
         *dst++ = 0;
     }
+
+    /* PRIMASK is 0 after a reset but 1 when the bootloader branched here. */
+    __enable_irq();
 
     board_exit(main());
 }
