@@ -40,8 +40,11 @@ ERASE_SECONDS_PER_PAGE = 0.05
 READBACK_SECONDS_PER_BYTE = 1e-6
 #: What a running tinysyn application takes as "reset into the bootloader" (PROTOCOL.md section 4).
 ENTER_BOOTLOADER = b"tsn-boot%"
-#: The application's last reply line before it resets.
+#: The application's reply to it; its last line before the reset is m-ready.
+APP_BOOT_REPLY = b"m-tsn-boot"
 APP_READY = b"m-ready"
+#: SYNC attempts before concluding an application, not the bootloader, holds the line.
+SYNC_TRIES_BEFORE_APP = 2
 #: Seconds to let the application answer tsn-boot% and reset.
 APP_RESET_SECONDS = 0.5
 #: Flash programming granularity: DATA blocks other than the last are multiples of it.
@@ -130,13 +133,16 @@ class Flasher:
     # ---- one request --------------------------------------------------------------
 
     def request(self, command: bp.Command, payload: bytes = b"", *, what: str,
-                timeout: float | None = None) -> bp.Frame:
-        """Send one request until its answer arrives; FlashError naming `what` when retries run out."""
+                timeout: float | None = None, retries: int | None = None) -> bp.Frame:
+        """Send one request until its answer arrives; FlashError naming `what` when retries run out.
+
+        timeout and retries default to the flasher's."""
         self._seq = (self._seq + 1) % _SEQ_MODULUS
         wire = bp.encode_request(command, self._seq, payload)
         wait = self.timeout if timeout is None else timeout
+        retries = self.retries if retries is None else retries
         self.stats.requests += 1
-        for attempt in range(self.retries + 1):
+        for attempt in range(retries + 1):
             if attempt:
                 self.stats.retries += 1
             try:
@@ -146,7 +152,7 @@ class Flasher:
                 raise FlashError(f"{what}: {err}") from None
             if isinstance(reply, bp.Frame):
                 return reply
-        raise FlashError(f"{what} on {port_name(self.port)}: {reply} ({self.retries + 1} attempts)")
+        raise FlashError(f"{what} on {port_name(self.port)}: {reply} ({retries + 1} attempts)")
 
     def _send(self, data: bytes) -> None:
         write_all(self.port, data)
@@ -180,9 +186,10 @@ class Flasher:
         self.stats.timeouts += 1
         return f"no answer within {timeout:g} s"
 
-    def _ok(self, command: bp.Command, payload: bytes = b"", *, what: str, timeout: float | None = None) -> bytes:
+    def _ok(self, command: bp.Command, payload: bytes = b"", *, what: str, timeout: float | None = None,
+            retries: int | None = None) -> bytes:
         """Request and insist on status OK; FlashError with the board's status (and its u32) otherwise."""
-        reply = self.request(command, payload, what=what, timeout=timeout)
+        reply = self.request(command, payload, what=what, timeout=timeout, retries=retries)
         if reply.status != bp.Status.OK:
             detail = f" (0x{bp.u32(reply.payload, what):08x})" if len(reply.payload) >= 4 else ""
             raise FlashError(f"{what} refused by the board: {reply.status_name()}{detail}")
@@ -198,7 +205,7 @@ class Flasher:
         except (serial.SerialException, OSError):
             pass  # nothing buffered to drop on this kind of port; the first read reports a dead line
         try:
-            payload = self._ok(bp.Command.SYNC, what="SYNC")
+            payload = self._ok(bp.Command.SYNC, what="SYNC", retries=min(self.retries, SYNC_TRIES_BEFORE_APP - 1))
         except FlashError as first:
             self._enter_bootloader()
             try:
@@ -217,7 +224,7 @@ class Flasher:
             self._send(ENTER_BOOTLOADER)
             deadline = time.monotonic() + APP_RESET_SECONDS
             seen = b""
-            while APP_READY not in seen and (left := deadline - time.monotonic()) > 0:
+            while APP_READY not in seen.partition(APP_BOOT_REPLY)[2] and (left := deadline - time.monotonic()) > 0:
                 data = read_some(self.port, left)
                 self.stats.rx_bytes += len(data)
                 seen += data
