@@ -48,6 +48,14 @@ int board_uart_rx_ready(void)
     return (CMSDK_UART0->STATE & CMSDK_UART_STATE_RXBF_Msk) != 0;
 }
 
+void board_uart_flush(void)
+{
+    /* The CMSDK UART has no shift-register status; QEMU sends a byte as soon as
+     * it is written, so an empty TX buffer means everything has left. */
+    while (CMSDK_UART0->STATE & CMSDK_UART_STATE_TXBF_Msk) {
+    }
+}
+
 uint8_t board_uart_getc(void)
 {
     while (!board_uart_rx_ready()) {

@@ -18,6 +18,9 @@
 /** External interrupt lines of the AN386 image as QEMU models it. */
 #define BOARD_NUM_IRQS 32
 
+/** Timer source (common/timer.c): QEMU's DWT->CYCCNT reads 0, so SysTick. */
+#define BOARD_TIMER_DWT 0
+
 /** Exit codes board_exit() hands to the host (QEMU's process exit status). */
 #define BOARD_EXIT_SUCCESS 0
 #define BOARD_EXIT_FAILURE 1
@@ -34,6 +37,9 @@ uint8_t board_uart_getc(void);
 
 /** Non-zero when a byte is waiting in the console UART. */
 int board_uart_rx_ready(void);
+
+/** Wait until every byte written has left the UART (before a reset or a jump). */
+void board_uart_flush(void);
 
 /** Stop the program and report code to the host; never returns. */
 void board_exit(int code) __attribute__((noreturn));
