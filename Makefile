@@ -8,6 +8,11 @@ SHARED ?= ../shared
 MODEL  ?= $(SHARED)/models/kws_ref_model.tflite
 TARGET ?= host
 BUILD  ?= build
+BOARD  ?= qemu-mps2-an386
+PORT   ?=
+SERIAL ?= tcp:0
+MODEL_NAME := $(notdir $(basename $(MODEL)))
+FIRMWARE   := $(BUILD)/firmware/$(BOARD)
 
 VENV    := .venv
 PY      := $(VENV)/bin/python
@@ -22,10 +27,10 @@ NEWLIB_H := /usr/lib/arm-none-eabi/include/stdint.h
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv toolchain hostcc test demo bench gen info clean distclean
+.PHONY: help venv toolchain hostcc test demo firmware flash emulate bench gen info clean distclean
 
 help: ## list the targets
-	@echo "usage: make <target> [MODEL=path.tflite] [TARGET=host|cortex-m4] [SHARED=../shared]"
+	@echo "usage: make <target> [MODEL=path.tflite] [BOARD=qemu-mps2-an386|nucleo-l4r5zi] [PORT=url] [TARGET=host|cortex-m4]"
 	@grep -E '^[a-z][a-z-]*:.*## ' $(firstword $(MAKEFILE_LIST)) \
 	  | awk -F':.*## ' '{ printf "  %-10s %s\n", $$1, $$2 }'
 	@echo "MODEL = $(MODEL)"
@@ -80,24 +85,21 @@ test: $(STAMP) toolchain ## run the test suite (pytest)
 
 DEMO := $(BUILD)/demo
 
-# Exact equality of shape, dtype and every value; no tolerance.
-define DEMO_CHECK
-import sys, numpy as np
-out, ref = np.load(sys.argv[1]), np.load(sys.argv[2])
-ok = out.shape == ref.shape and out.dtype == ref.dtype and bool((out == ref).all())
-bad = int((out != ref).sum()) if out.shape == ref.shape else out.size
-print("demo: %s: host-c %s %s vs numpy %s %s, %d of %d values differ"
-      % ("BIT-EXACT" if ok else "MISMATCH", out.shape, out.dtype, ref.shape, ref.dtype, bad, ref.size))
-sys.exit(0 if ok else 1)
-endef
-export DEMO_CHECK
-
-demo: $(STAMP) hostcc ## run MODEL as generated C and as the NumPy reference, check bit-exact
+demo: $(STAMP) toolchain ## on the emulated board: build MODEL, flash it over serial, run 5 inputs, trace, verify bit-exact
 	@test -f "$(MODEL)" || { echo "tinysyn: model not found: $(MODEL) (set MODEL= or SHARED=)" >&2; exit 1; }
-	@mkdir -p $(DEMO)
-	$(TINYSYN) run $(MODEL) --backend host-c --random 8 --seed 1 --output $(DEMO)/out.npy
-	$(TINYSYN) run $(MODEL) --backend numpy --random 8 --seed 1 --output $(DEMO)/ref.npy
-	@$(PY) -c "$$DEMO_CHECK" $(DEMO)/out.npy $(DEMO)/ref.npy
+	$(TINYSYN) profile $(MODEL) --board qemu-mps2-an386 --runs 5 --seed 1 --work $(DEMO) \
+	  --json $(DEMO)/profile.json --csv $(DEMO)/profile.csv --plot $(DEMO)/profile.png
+	@echo "demo: report in $(DEMO)/profile.json, $(DEMO)/profile.csv, $(DEMO)/profile.png"
+
+firmware: $(STAMP) toolchain ## build the bootloader and MODEL's DUT app for BOARD into build/firmware
+	$(TINYSYN) firmware $(MODEL) --board $(BOARD) -o $(FIRMWARE)
+
+flash: firmware ## flash MODEL's DUT app through the bootloader of the board at PORT=
+	@test -n "$(PORT)" || { echo "tinysyn: set PORT= (a device like /dev/ttyACM0 or a URL like socket://127.0.0.1:4444)" >&2; exit 1; }
+	$(TINYSYN) flash $(FIRMWARE)/$(MODEL_NAME)/app/dut.elf --port $(PORT)
+
+emulate: $(STAMP) toolchain ## boot the emulated board with MODEL flashed; serve it on SERIAL=tcp:PORT|pty
+	$(TINYSYN) emulate $(MODEL) --serial $(SERIAL) --work $(BUILD)/emulate
 
 bench: $(STAMP) toolchain ## run the benchmarks, write build/bench.json
 	@mkdir -p $(BUILD)

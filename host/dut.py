@@ -17,6 +17,7 @@ Every command waits for the reply's ``m-ready`` line within a timeout; an
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -74,6 +75,7 @@ class DutClient:
         self.where = where
         self.timeout = timeout
         self._pending = b""
+        self._sync_count = 0
 
     # -- transport ---------------------------------------------------------------
 
@@ -111,18 +113,18 @@ class DutClient:
             raise ProtocolError(f"{self.where}: {text!r} failed on the board: {errors[0]}")
         return lines
 
-    def resync(self, attempts: int = 3) -> None:
-        """Drop stale input and make sure the app answers (after a boot or a lost reply)."""
-        for attempt in range(attempts):
-            self.port.reset_input_buffer()
-            self._pending = b""
-            try:
-                # An empty command flushes whatever partial command the board holds.
-                self.command("", timeout=min(self.timeout, 2.0))
-                return
-            except (BoardTimeoutError, ProtocolError):
-                if attempt == attempts - 1:
-                    raise
+    def resync(self) -> None:
+        """Skip whatever stale replies are in flight (after a timeout, a boot or a reconnect):
+        send ``tsn-sync <token>`` with a fresh token and drop every line before its echo."""
+        self._sync_count += 1
+        token = f"{self._sync_count}-{os.getpid()}-{time.monotonic_ns() % 10**9}"
+        echo = f"m-tsn-sync-[{token}]"
+        write_all(self.port, f"tsn-sync {token}%".encode("ascii"))
+        deadline = time.monotonic() + self.timeout
+        while self._readline(deadline, "tsn-sync") != echo:
+            pass
+        while self._readline(deadline, "tsn-sync") != _READY:
+            pass
 
     # -- MLPerf Tiny commands -----------------------------------------------------
 

@@ -20,6 +20,7 @@
 /** What commands share: the model, the input being loaded, the last trace. */
 typedef struct {
     const tsn_model_desc *model;
+    int8_t *staged_input;    /**< the loaded input, kept across runs (input_bytes) */
     int32_t load_expected;   /**< bytes announced by `db load N`, 0 when none */
     int32_t load_received;   /**< bytes of the input received so far */
     int32_t traced_layers;   /**< layers in `trace` (0: no inference yet) */
@@ -41,7 +42,11 @@ void dut_cmd_results(dut_state *state, const char *args);
 void dut_cmd_tsn_info(dut_state *state, const char *args);
 void dut_cmd_tsn_trace(dut_state *state, const char *args);
 void dut_cmd_tsn_out(dut_state *state, const char *args);
+void dut_cmd_tsn_sync(dut_state *state, const char *args);
 void dut_cmd_tsn_boot(dut_state *state, const char *args);
+
+/** Copy the staged input into the model's input tensor, which the last run overwrote. */
+void dut_restore_input(const dut_state *state);
 
 /** Parse a decimal number at *text (skipping spaces), advancing *text past it.
  *  Returns 0 and stores the value, or -1 if there is none or it exceeds max. */

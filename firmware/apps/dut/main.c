@@ -33,6 +33,7 @@ static const dut_command s_commands[] = {
     {"tsn-info", dut_cmd_tsn_info, "tsn-info: model, memory and timer facts"},
     {"tsn-trace", dut_cmd_tsn_trace, "tsn-trace: per-layer ticks, stack and CRC-32"},
     {"tsn-out", dut_cmd_tsn_out, "tsn-out [L]: the output (or layer L's) in hex"},
+    {"tsn-sync", dut_cmd_tsn_sync, "tsn-sync TOKEN: echo TOKEN (hosts find the end of stale replies)"},
     {"tsn-boot", dut_cmd_tsn_boot, "tsn-boot: reset into the bootloader"},
 };
 
@@ -80,6 +81,7 @@ int main(void)
     timer_init();
 
     s_state.model = tsn_model();
+    s_state.staged_input = tsn_model_input_staging();
     s_state.timer_overhead = runtime_timer_overhead();
     const int too_many_layers = s_state.model->num_layers > DUT_MAX_LAYERS;
     const tsn_nn_status init_status = too_many_layers ? TSN_NN_ARG_ERROR : s_state.model->init();
@@ -107,7 +109,7 @@ int main(void)
             reply_error(too_many_layers ? "Model has more layers than the DUT can trace"
                                         : "Model init failed");
         } else if (length > 0U) {
-            dispatch(line); /* an empty command only asks for m-ready: hosts resync with it */
+            dispatch(line); /* an empty command only asks for m-ready */
         }
         reply_ready();
         length = 0;

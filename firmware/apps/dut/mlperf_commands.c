@@ -91,16 +91,27 @@ static void db_data(dut_state *state, const char *hex)
         reply_error("More bytes than announced");
         return;
     }
-    int8_t *input = state->model->input();
     for (int32_t i = 0; i < count; ++i) {
         const int byte = (hex_value(hex[2 * i]) << 4) | hex_value(hex[2 * i + 1]);
-        input[state->load_received + i] = (int8_t)(uint8_t)byte;
+        state->staged_input[state->load_received + i] = (int8_t)(uint8_t)byte;
     }
     state->load_received += count;
     if (state->load_received == state->load_expected) {
         state->load_expected = 0;
         reply_line("load-done");
     }
+}
+
+void dut_restore_input(const dut_state *state)
+{
+    memcpy(state->model->input(), state->staged_input, (size_t)state->model->input_bytes);
+}
+
+/* One inference on the loaded input. */
+static tsn_nn_status run_once(const dut_state *state)
+{
+    dut_restore_input(state);
+    return state->model->invoke();
 }
 
 void dut_cmd_db(dut_state *state, const char *args)
@@ -153,7 +164,7 @@ void dut_cmd_infer(dut_state *state, const char *args)
     uart_put_u64(warmups);
     reply_end();
     for (uint32_t i = 0; i < warmups && status == TSN_NN_SUCCESS; ++i) {
-        status = model->invoke();
+        status = run_once(state);
     }
     reply_line("warmup-done");
 
@@ -161,14 +172,15 @@ void dut_cmd_infer(dut_state *state, const char *args)
     uart_put_u64(runs);
     reply_end();
     print_lap();
+    /* The laps include restoring the input (a copy of input_bytes) before each run. */
     for (uint32_t i = 0; i < runs && status == TSN_NN_SUCCESS; ++i) {
-        status = model->invoke();
+        status = run_once(state);
     }
     print_lap();
     /* One more run, layer by layer, for the trace: its timing, paint and CRC
-     * work stays out of the laps above. The input is unchanged, so it yields
-     * the same output. */
+     * work stays out of the laps above. */
     if (status == TSN_NN_SUCCESS) {
+        dut_restore_input(state);
         status = runtime_invoke_traced(model, state->trace, &state->traced_layers);
     }
     if (status != TSN_NN_SUCCESS) {

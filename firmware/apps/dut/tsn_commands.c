@@ -93,6 +93,21 @@ void dut_cmd_tsn_out(dut_state *state, const char *args)
         }
         layer = (int32_t)index;
     }
+    if (layer >= 0) {
+        /* Later layers reuse the arena: run up to this layer again so its output is current. */
+        dut_restore_input(state);
+        for (int32_t i = 0; i <= layer; ++i) {
+            const tsn_nn_status status = model->invoke_layer(i);
+            if (status != TSN_NN_SUCCESS) {
+                uart_puts("e-[Layer ");
+                uart_put_i32(i);
+                uart_puts(" failed with status ");
+                uart_put_i32((int32_t)status);
+                uart_puts("]\r\n");
+                return;
+            }
+        }
+    }
     const int8_t *data = layer < 0 ? model->output() : model->layer_output(layer);
     const int32_t bytes = layer < 0 ? model->output_bytes : model->layers[layer].output_bytes;
     reply_begin("tsn-out-[");
@@ -108,6 +123,18 @@ void dut_cmd_tsn_out(dut_state *state, const char *args)
         uart_putc(']');
         reply_end();
     }
+}
+
+void dut_cmd_tsn_sync(dut_state *state, const char *args)
+{
+    (void)state;
+    while (*args == ' ') {
+        ++args;
+    }
+    reply_begin("tsn-sync-[");
+    uart_puts(args);
+    uart_putc(']');
+    reply_end();
 }
 
 void dut_cmd_tsn_boot(dut_state *state, const char *args)
