@@ -186,6 +186,7 @@ def summarize(program: Program, board: str, model: Path, traces: list, info: dic
             "index": index,
             "op": traces[0][index].op,
             "macs": layer.macs,
+            "output_bytes": program.graph.op_output(layer.op).nbytes,
             key: int(np.median(per_run)),
             "stack_bytes": max(trace[index].stack_bytes for trace in traces),
         })

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 #: Per-layer CSV columns (the cost column is instructions or cycles, whichever the board measures).
-CSV_FIELDS = ("index", "op", "macs", "stack_bytes")
+CSV_FIELDS = ("index", "op", "macs", "output_bytes", "stack_bytes")
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -51,7 +51,8 @@ def write_csv(report: dict, path: Path) -> None:
 
 
 def write_plot(report: dict, path: Path) -> None:
-    """Two panels over the layers: latency (instructions or cycles) and stack high-water bytes."""
+    """Two panels over the layers: latency (instructions or cycles), and memory (output tensor
+    and stack high-water bytes)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display on a build machine
@@ -64,10 +65,16 @@ def write_plot(report: dict, path: Path) -> None:
     fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(max(6.0, 0.45 * len(layers)), 6.5))
     top.bar(positions, [layer[key] for layer in layers], color="tab:blue")
     top.set_ylabel(key)
-    top.set_title(f"{report['model']} on {report['board']}: {report[f'total_{key}']:,} {key} per inference, "
-                  f"arena {report['arena_bytes']:,} B")
-    bottom.bar(positions, [layer["stack_bytes"] for layer in layers], color="tab:orange")
-    bottom.set_ylabel("stack high-water (bytes)")
+    top.set_title(f"{report['model']} on {report['board']}\n{report[f'total_{key}']:,} {key} per inference, "
+                  f"arena {report['arena_bytes']:,} B, stack high-water {report['stack_high_water_bytes']:,} B",
+                  fontsize=10)
+    width = 0.4
+    bottom.bar([p - width / 2 for p in positions], [layer["output_bytes"] for layer in layers], width,
+               color="tab:green", label="output tensor")
+    bottom.bar([p + width / 2 for p in positions], [layer["stack_bytes"] for layer in layers], width,
+               color="tab:orange", label="stack high-water")
+    bottom.set_ylabel("bytes")
+    bottom.legend(fontsize=8)
     bottom.set_xticks(list(positions), labels, rotation=60, ha="right", fontsize=8)
     fig.tight_layout()
     buffer = io.BytesIO()
@@ -79,9 +86,9 @@ def write_plot(report: dict, path: Path) -> None:
 def format_table(report: dict) -> str:
     """The per-layer trace as a text table for the terminal."""
     key = cost_key(report)
-    lines = [f"{'layer':>5}  {'op':<20} {key:>14} {'MACs':>12} {'stack B':>8}"]
+    lines = [f"{'layer':>5}  {'op':<20} {key:>14} {'MACs':>12} {'output B':>9} {'stack B':>8}"]
     for layer in report["layers"]:
         lines.append(f"{layer['index']:>5}  {layer['op']:<20} {layer[key]:>14,} {layer['macs']:>12,} "
-                     f"{layer['stack_bytes']:>8,}")
+                     f"{layer['output_bytes']:>9,} {layer['stack_bytes']:>8,}")
     lines.append(f"{'total':>5}  {'':<20} {report[f'total_{key}']:>14,}")
     return "\n".join(lines)

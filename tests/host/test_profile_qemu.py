@@ -134,7 +134,7 @@ def test_profile_cli_writes_json_csv_plot(tmp_path):
     assert REQUIRED_KEYS <= report.keys() and report["bit_exact"] is True
     assert "BIT-EXACT" in proc.stdout and "CONV_2D" in proc.stdout
     rows = (tmp_path / "r.csv").read_text().splitlines()
-    assert rows[0] == "index,op,macs,stack_bytes,instructions" and len(rows) == 1 + len(report["layers"])
+    assert rows[0] == "index,op,macs,output_bytes,stack_bytes,instructions" and len(rows) == 1 + len(report["layers"])
     assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
