@@ -37,6 +37,16 @@ _CHUNK_BYTES = 4096
 _POLL_SECONDS = 0.05
 
 
+Rate = float | tuple[float, float]
+
+
+def _per_direction(name: str, rate: Rate) -> tuple[float, float]:
+    pair = tuple(rate) if isinstance(rate, (tuple, list)) else (rate, rate)
+    if len(pair) != len(DIRECTIONS) or not all(0.0 <= r <= 1.0 for r in pair):
+        raise ValueError(f"{name} must be in 0..1 or a (to_board, to_host) pair of such, got {rate}")
+    return pair
+
+
 class _Damage:
     """Per-direction fault decisions from its own seeded stream, so each direction's
     faults depend only on the bytes that went that way."""
@@ -65,24 +75,25 @@ class FaultProxy:
     """Listens on 127.0.0.1 (`.port`, `.url`); each client gets its own connection to the target.
 
     Rates are per byte: bit_flip_rate (one random bit of the byte flipped),
-    drop_rate, dup_rate (the byte sent twice). cut_after_bytes: after that many
+    drop_rate, dup_rate (the byte sent twice); each a number for both directions
+    or a (to_board, to_host) pair, since answers are far shorter than requests
+    and need a higher rate to be hit as often. cut_after_bytes: after that many
     bytes from host to board, both sides of that connection are closed (once per
     proxy; later clients pass with the same rates and no cut).
     """
 
-    def __init__(self, target_host: str, target_port: int, seed: int = 0, bit_flip_rate: float = 0.0,
-                 drop_rate: float = 0.0, dup_rate: float = 0.0, cut_after_bytes: int | None = None):
-        for name, rate in (("bit_flip_rate", bit_flip_rate), ("drop_rate", drop_rate), ("dup_rate", dup_rate)):
-            if not 0.0 <= rate <= 1.0:
-                raise ValueError(f"{name} must be in 0..1, got {rate}")
+    def __init__(self, target_host: str, target_port: int, seed: int = 0, bit_flip_rate: Rate = 0.0,
+                 drop_rate: Rate = 0.0, dup_rate: Rate = 0.0, cut_after_bytes: int | None = None):
+        rates = {name: _per_direction(name, rate) for name, rate in
+                 (("bit_flip_rate", bit_flip_rate), ("drop_rate", drop_rate), ("dup_rate", dup_rate))}
         self.target = (target_host, target_port)
         self.cut_after_bytes = cut_after_bytes
         self.counts = {d: dict.fromkeys(KINDS, 0) for d in DIRECTIONS}
         self.forwarded = dict.fromkeys(DIRECTIONS, 0)
         self.cuts = 0
         seeds = random.Random(seed)
-        self._damage = {d: _Damage(random.Random(seeds.getrandbits(64)), bit_flip_rate, drop_rate, dup_rate,
-                                   self.counts[d]) for d in DIRECTIONS}
+        self._damage = {d: _Damage(random.Random(seeds.getrandbits(64)), *(rates[name][i] for name in rates),
+                                   self.counts[d]) for i, d in enumerate(DIRECTIONS)}
         self._listener = socket.create_server((LOCALHOST, 0))
         self.port: int = self._listener.getsockname()[1]
         self.url = f"socket://{LOCALHOST}:{self.port}"
@@ -180,16 +191,16 @@ class FaultProxy:
 
 # ---- the campaign -----------------------------------------------------------------
 
-#: Default per-byte fault rates of a campaign: with 1 KiB blocks about one frame in
-#: four is damaged in some way, in each direction.
-CAMPAIGN_RATES = {"bit_flip_rate": 1e-4, "drop_rate": 1e-4, "dup_rate": 1e-4}
+#: Default per-byte fault rates of a campaign, (to board, to host): about one request
+#: (1 KiB block) in four and one answer (~16 bytes) in five is damaged in some way.
+CAMPAIGN_RATES = {"bit_flip_rate": (1e-4, 5e-3), "drop_rate": (1e-4, 5e-3), "dup_rate": (1e-4, 5e-3)}
 #: Campaign flashes answer faster than a real board needs; a lost frame costs this much.
 CAMPAIGN_TIMEOUT = 0.25
 CAMPAIGN_RETRIES = 10
 
 
 def run_fault_campaign(bootloader_elf: Path, image: bytes | Path, *, trials: int = 6, cut_trials: int = 1,
-                       seed: int = 0, rates: dict[str, float] | None = None, timeout: float = CAMPAIGN_TIMEOUT,
+                       seed: int = 0, rates: dict[str, Rate] | None = None, timeout: float = CAMPAIGN_TIMEOUT,
                        retries: int = CAMPAIGN_RETRIES) -> dict:
     """Flash `image` `trials` times through FaultProxy onto one emulated board running
     `bootloader_elf`; the first `cut_trials` also cut the line halfway through the image.
@@ -198,12 +209,13 @@ def run_fault_campaign(bootloader_elf: Path, image: bytes | Path, *, trials: int
     already holds what a trial sends. After every trial the board is asked over a
     clean connection: a reported success must read back zlib.crc32 of what was sent
     (else it counts as `wrong_image`, which must stay 0); after a failure a clean
-    flash must succeed (`recovered`). Returns the counts, the faults injected by
-    direction and kind, and how many of them the successful flashes survived.
+    flash must succeed (`recovered`; FlashError if it does not). Returns the counts,
+    the faults injected by direction and kind, how many of them the verified flashes
+    survived, the resends, and the failures' messages.
     """
     from host.emulator import Emulator
     from host.flasher import Flasher
-    from host.image import load_image
+    from host.image import as_image
     from host.transport import open_port
 
     def flasher(port):
@@ -212,43 +224,44 @@ def run_fault_campaign(bootloader_elf: Path, image: bytes | Path, *, trials: int
     rates = {**CAMPAIGN_RATES, **(rates or {})}
     result = {"trials": trials, "succeeded": 0, "failed": 0, "wrong_image": 0, "recovered": 0,
               "faults": {**{d: dict.fromkeys(KINDS, 0) for d in DIRECTIONS}, "cuts": 0},
-              "faults_survived": 0, "retries": 0, "errors": []}
+              "faults_injected": 0, "faults_survived": 0, "retries": 0, "errors": []}
     started = time.monotonic()
     with Emulator(Path(bootloader_elf)) as emu:
         with open_port(emu.url) as port:
             clean = flasher(port)
-            if not isinstance(image, (bytes, bytearray)):
-                info = clean.sync()
-                image = load_image(Path(image), info.app_base, info.app_max_bytes).data
-            variants = (bytes(image), bytes(b ^ 0xFF for b in image))
+            info = clean.sync()
+            data = as_image(image, info.app_base, info.app_max_bytes).data
+            variants = (data, bytes(b ^ 0xFF for b in data))
             clean.flash(variants[1], boot=False)
         for trial in range(trials):
             sent = variants[trial % 2]
             cut = len(sent) // 2 if trial < cut_trials else None
             with FaultProxy(LOCALHOST, emu.port, seed=seed + trial, cut_after_bytes=cut, **rates) as proxy:
-                try:
-                    with open_port(proxy.url) as port:
-                        flash = flasher(port).flash(sent, boot=False)
-                except BoardError as err:
-                    flash = None
-                    result["errors"].append(str(err))
+                with open_port(proxy.url) as port:
+                    faulty = flasher(port)
+                    try:
+                        faulty.flash(sent, boot=False)
+                        verified = True
+                    except BoardError as err:
+                        verified = False
+                        result["errors"].append(str(err))
             for direction in DIRECTIONS:
                 for kind in KINDS:
                     result["faults"][direction][kind] += proxy.counts[direction][kind]
             result["faults"]["cuts"] += proxy.cuts
+            result["faults_injected"] += proxy.total_faults
+            result["retries"] += faulty.stats.retries
             with open_port(emu.url) as port:
                 clean = flasher(port)
-                if flash is None:
+                if verified:
+                    result["succeeded"] += 1
+                    result["faults_survived"] += proxy.total_faults
+                    clean.sync()
+                    result["wrong_image"] += clean.crc(0, len(sent)) != zlib.crc32(sent)
+                else:
                     result["failed"] += 1
-                    clean.flash(sent, boot=False)  # raises FlashError if the board did not recover
+                    clean.flash(sent, boot=False)
                     result["recovered"] += 1
-                    continue
-                result["succeeded"] += 1
-                result["retries"] += flash.wire.retries
-                result["faults_survived"] += proxy.total_faults
-                clean.sync()
-                if clean.crc(0, len(sent)) != zlib.crc32(sent):
-                    result["wrong_image"] += 1
     result["elapsed_s"] = round(time.monotonic() - started, 2)
     return result
 
@@ -256,9 +269,9 @@ def run_fault_campaign(bootloader_elf: Path, image: bytes | Path, *, trials: int
 def campaign_summary(result: dict) -> str:
     """One line for logs and the bench."""
     faults = result["faults"]
-    injected = sum(sum(faults[d].values()) for d in DIRECTIONS) + faults["cuts"]
     by_kind = ", ".join(f"{kind} {faults['to_board'][kind]}/{faults['to_host'][kind]}" for kind in KINDS)
     return (f"fault campaign: {result['trials']} flashes, {result['succeeded']} verified, {result['failed']} failed "
-            f"cleanly ({result['recovered']} recovered), {result['wrong_image']} wrong images; {injected} faults "
-            f"injected (to board/to host: {by_kind}; cuts {faults['cuts']}), {result['faults_survived']} survived "
-            f"by verified flashes, {result['retries']} retries, {result['elapsed_s']} s")
+            f"cleanly ({result['recovered']} recovered), {result['wrong_image']} wrong images; "
+            f"{result['faults_injected']} faults injected (to board/to host: {by_kind}; cuts {faults['cuts']}), "
+            f"{result['faults_survived']} survived by verified flashes, {result['retries']} resends, "
+            f"{result['elapsed_s']} s")

@@ -152,7 +152,7 @@ class Flasher:
                 raise FlashError(f"{what}: {err}") from None
             if isinstance(reply, bp.Frame):
                 return reply
-        raise FlashError(f"{what} on {port_name(self.port)}: {reply} ({retries + 1} attempts)")
+        raise FlashError(f"{what}: gave up after {retries + 1} attempts, the last {reply}")
 
     def _send(self, data: bytes) -> None:
         write_all(self.port, data)
@@ -163,7 +163,8 @@ class Flasher:
         frame (most likely the answer itself; resending at once is safe and beats a timeout)."""
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
-            data = read_some(self.port, left)
+            # byte by byte: what follows the answer (an application booting) stays unread
+            data = read_some(self.port, left, max_bytes=1)
             self.stats.rx_bytes += len(data)
             discarded = self._decoder.discarded
             bodies = self._decoder.feed(data)
@@ -176,15 +177,15 @@ class Flasher:
                     continue
                 if frame.is_bad_frame:
                     self.stats.bad_frames += 1
-                    return "the board received it damaged each time (BAD_FRAME)"
+                    return "answered BAD_FRAME (the request arrived damaged)"
                 if frame.answers(command, seq):
                     return frame
                 self.stats.stale += 1
             if damaged:
                 self.stats.garbled += damaged
-                return "its answer arrived damaged each time"
+                return "got a damaged answer"
         self.stats.timeouts += 1
-        return f"no answer within {timeout:g} s"
+        return f"got no answer within {timeout:g} s"
 
     def _ok(self, command: bp.Command, payload: bytes = b"", *, what: str, timeout: float | None = None,
             retries: int | None = None) -> bytes:
@@ -207,12 +208,12 @@ class Flasher:
         try:
             payload = self._ok(bp.Command.SYNC, what="SYNC", retries=min(self.retries, SYNC_TRIES_BEFORE_APP - 1))
         except FlashError as first:
-            self._enter_bootloader()
             try:
-                payload = self._ok(bp.Command.SYNC, what="SYNC after tsn-boot%")
-            except FlashError:
+                self._enter_bootloader()
+                payload = self._ok(bp.Command.SYNC, what="SYNC")
+            except FlashError as second:
                 raise FlashError(f"no bootloader on {port_name(self.port)}: {first}; "
-                                 f"also after asking the application with {ENTER_BOOTLOADER.decode()}") from None
+                                 f"after {ENTER_BOOTLOADER.decode()}: {second}") from None
         info = bp.SyncInfo.parse(payload)
         if info.protocol_version != bp.PROTOCOL_VERSION:
             raise FlashError(f"bootloader on {port_name(self.port)} speaks protocol {info.protocol_version}, "
@@ -229,7 +230,7 @@ class Flasher:
                 self.stats.rx_bytes += len(data)
                 seen += data
         except BoardError as err:
-            raise FlashError(f"asking the application to enter the bootloader: {err}") from None
+            raise FlashError(str(err)) from None
 
     def crc(self, offset: int, length: int) -> int:
         """CRC-32 of `length` bytes at `offset` in the application area, as the board reads them."""

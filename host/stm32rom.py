@@ -99,7 +99,6 @@ class Stm32RomFlasher:
         self.retries = retries
         self.progress = progress
         self.stats = WireStats()
-        self._rx = b""  # received but not yet consumed
 
     # ---- bytes on the line --------------------------------------------------------
 
@@ -108,19 +107,18 @@ class Stm32RomFlasher:
         self.stats.tx_bytes += len(data)
 
     def _receive(self, count: int, timeout: float | None = None) -> bytes:
-        """Exactly `count` bytes; BoardTimeoutError if they do not come in time."""
+        """Exactly `count` bytes (never more: what follows belongs to the next step or the
+        started application); BoardTimeoutError if they do not come in time."""
         wait = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + wait
-        while len(self._rx) < count and (left := deadline - time.monotonic()) > 0:
-            data = read_some(self.port, left)
-            self.stats.rx_bytes += len(data)
-            self._rx += data
-        if len(self._rx) < count:
+        data = b""
+        while len(data) < count and (left := deadline - time.monotonic()) > 0:
+            data += read_some(self.port, left, max_bytes=count - len(data))
+        self.stats.rx_bytes += len(data)
+        if len(data) < count:
             self.stats.timeouts += 1
-            got, self._rx = len(self._rx), b""
-            raise BoardTimeoutError(f"the STM32 ROM on {port_name(self.port)} sent {got} of {count} "
+            raise BoardTimeoutError(f"the STM32 ROM on {port_name(self.port)} sent {len(data)} of {count} "
                                     f"bytes within {wait:g} s")
-        data, self._rx = self._rx[:count], self._rx[count:]
         return data
 
     def _ack(self, timeout: float | None = None) -> None:
@@ -154,7 +152,6 @@ class Stm32RomFlasher:
     def sync(self) -> None:
         """Send 0x7F until the ROM answers; it NACKs when it already synced in an earlier session."""
         self.port.reset_input_buffer()
-        self._rx = b""
         for _ in range(SYNC_ATTEMPTS):
             self._send(bytes((SYNC,)))
             try:

@@ -19,6 +19,8 @@ from codegen.errors import BoardError, PortError
 DEFAULT_BAUDRATE = 115200
 #: The blocking read timeout of a freshly opened port (seconds); read_some() sets its own.
 DEFAULT_TIMEOUT = 1.0
+#: Most bytes one read_some() returns.
+READ_CHUNK_BYTES = 4096
 #: Parities by their one-letter name: "N" for tinysyn's 8N1, "E" for AN3155's 8E1.
 PARITIES = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN}
 
@@ -62,18 +64,20 @@ def write_all(port: serial.SerialBase, data: bytes) -> None:
         raise BoardError(f"lost the connection to {port_name(port)} while sending: {_reason(err)}") from None
 
 
-def read_some(port: serial.SerialBase, wait: float) -> bytes:
-    """Whatever has arrived: waits up to `wait` seconds for the first byte, then
-    takes only what is already buffered, so a caller with a deadline never
-    blocks past it. b"" means silence; BoardError if the line is gone.
+def read_some(port: serial.SerialBase, wait: float, max_bytes: int = READ_CHUNK_BYTES) -> bytes:
+    """Up to `max_bytes` of what has arrived: waits up to `wait` seconds for the first
+    byte, then takes only what is already buffered, so a caller with a deadline never
+    blocks past it. A protocol reader that must leave the bytes after its answer to
+    the next reader (an application starting to talk) asks for exactly what it
+    still needs. b"" means silence; BoardError if the line is gone.
     """
     data = bytearray()
     try:
         if port.timeout != wait:
             port.timeout = max(wait, 0.0)
         data += port.read(1)
-        while data and port.in_waiting:
-            data += port.read(port.in_waiting)
+        while data and len(data) < max_bytes and (waiting := port.in_waiting):
+            data += port.read(min(waiting, max_bytes - len(data)))
     except (serial.SerialException, OSError) as err:
         if not data:  # hand over what came before the line went; the next call raises
             raise BoardError(f"lost the connection to {port_name(port)} while receiving: {_reason(err)}") from None

@@ -6,8 +6,14 @@ import socket
 import threading
 
 import pytest
+from board_images import BENCH_LAST, bench_app_elf, bootloader_elf, kws_gen_dir  # noqa: F401
+from test_emulator import uart_until
 
-from host.faultproxy import FaultProxy
+from codegen.errors import FlashError
+from host.emulator import Emulator
+from host.faultproxy import DIRECTIONS, KINDS, FaultProxy, campaign_summary, run_fault_campaign
+from host.flasher import Flasher
+from host.transport import open_port
 
 ECHO_BYTES = 20_000
 
@@ -130,5 +136,44 @@ def test_an_unreachable_target_closes_the_client():
 
 
 def test_rates_are_checked():
-    with pytest.raises(ValueError, match="drop_rate must be in 0..1, got 1.5"):
+    with pytest.raises(ValueError, match=r"drop_rate must be in 0..1 or a \(to_board, to_host\) pair of such, got 1.5"):
         FaultProxy("127.0.0.1", 1, drop_rate=1.5)
+    with pytest.raises(ValueError, match=r"dup_rate .* got \(0.1, 0.2, 0.3\)"):
+        FaultProxy("127.0.0.1", 1, dup_rate=(0.1, 0.2, 0.3))
+
+
+# ---- the real bootloader behind the proxy -------------------------------------------
+
+def test_flashing_through_faults_never_reports_a_wrong_image(bootloader_elf, bench_app_elf, capsys):
+    """Bit flips, drops and duplicates both ways, one cut: every flash is verified or fails cleanly."""
+    result = run_fault_campaign(bootloader_elf, bench_app_elf, trials=5, cut_trials=1, seed=10)
+    with capsys.disabled():
+        print(f"\n  {campaign_summary(result)}")
+    assert result["wrong_image"] == 0
+    assert result["succeeded"] + result["failed"] == result["trials"]
+    assert result["recovered"] == result["failed"] >= 1  # the cut trial cannot succeed
+    assert result["succeeded"] >= 3 and result["faults_survived"] > 0
+    assert all(result["faults"][d][k] > 0 for d in DIRECTIONS for k in KINDS)
+    assert result["faults"]["cuts"] == 1
+
+
+def test_heavy_faults_fail_cleanly_and_never_lie(bootloader_elf, bench_app_elf, capsys):
+    """At 1 fault in ~200 bytes most 1 KiB frames are damaged: retries run out, and that must show."""
+    result = run_fault_campaign(bootloader_elf, bench_app_elf, trials=2, cut_trials=0, seed=20, retries=2,
+                                rates={"bit_flip_rate": 2e-3, "drop_rate": 2e-3, "dup_rate": 2e-3})
+    with capsys.disabled():
+        print(f"\n  heavy {campaign_summary(result)}")
+    assert result["wrong_image"] == 0 and result["failed"] >= 1
+    assert result["recovered"] == result["failed"]
+    assert all(error.startswith(("DATA block", "BEGIN", "END", "CRC", "no bootloader")) for error in result["errors"])
+
+
+def test_a_cut_mid_transfer_names_the_block_and_the_board_recovers(bootloader_elf, bench_app_elf):
+    with Emulator(bootloader_elf) as emu:
+        with FaultProxy("127.0.0.1", emu.port, cut_after_bytes=20_000) as proxy, open_port(proxy.url) as port:
+            with pytest.raises(FlashError, match=r"^DATA block 1\d at offset 0x[0-9a-f]+: lost the connection to "
+                                                 r"socket://127.0.0.1:\d+ while (sending|receiving): .+$"):
+                Flasher(port, progress=False).flash(bench_app_elf)
+        with open_port(emu.url) as port:
+            Flasher(port, progress=False).flash(bench_app_elf)
+            assert BENCH_LAST in uart_until(port, BENCH_LAST)
