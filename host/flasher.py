@@ -40,6 +40,8 @@ ERASE_SECONDS_PER_PAGE = 0.05
 READBACK_SECONDS_PER_BYTE = 1e-6
 #: What a running tinysyn application takes as "reset into the bootloader" (PROTOCOL.md section 4).
 ENTER_BOOTLOADER = b"tsn-boot%"
+#: Ends whatever our SYNC frames left in the application's command buffer first.
+COMMAND_END = b"%"
 #: The application's reply to it; its last line before the reset is m-ready.
 APP_BOOT_REPLY = b"m-tsn-boot"
 APP_READY = b"m-ready"
@@ -222,7 +224,7 @@ class Flasher:
 
     def _enter_bootloader(self) -> None:
         try:
-            self._send(ENTER_BOOTLOADER)
+            self._send(COMMAND_END + ENTER_BOOTLOADER)
             deadline = time.monotonic() + APP_RESET_SECONDS
             seen = b""
             while APP_READY not in seen.partition(APP_BOOT_REPLY)[2] and (left := deadline - time.monotonic()) > 0:

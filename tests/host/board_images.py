@@ -2,7 +2,8 @@
 
 Import the fixtures into a test module to use them. The model is the KWS
 reference, generated the way host/bench.py does; the bench app prints
-"bench model ..." first and "total ticks ..." last on its UART.
+"bench model ..." first and "total ticks ..." last on its UART, the DUT app
+answers MLPerf Tiny and tsn- commands.
 """
 from __future__ import annotations
 
@@ -38,6 +39,12 @@ def bench_standalone_elf(kws_gen_dir, tmp_path_factory):
 def bench_app_elf(kws_gen_dir, tmp_path_factory):
     """The bench app linked for the bootloader's application area."""
     return build_firmware(kws_gen_dir, BOARD, "bench", tmp_path_factory.mktemp("app"), image="app")
+
+
+@pytest.fixture(scope="session")
+def dut_app_elf(kws_gen_dir, tmp_path_factory):
+    """The MLPerf Tiny DUT app (answers name%, resets into the bootloader on tsn-boot%)."""
+    return build_firmware(kws_gen_dir, BOARD, "dut", tmp_path_factory.mktemp("dut"), image="app")
 
 
 @pytest.fixture(scope="session")

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import random
+import struct
 import zlib
 
 import pytest
 from board_images import (BENCH_FIRST, BENCH_LAST, bench_app_elf, bench_standalone_elf,  # noqa: F401
-                          bootloader_elf, kws_gen_dir)
+                          bootloader_elf, dut_app_elf, kws_gen_dir)
 from click.testing import CliRunner
 from test_emulator import uart_until
 
@@ -15,7 +16,7 @@ from host.cli import main
 from host.emulator import Emulator
 from host.faultproxy import FaultProxy
 from host.flasher import Flasher
-from host.image import load_image
+from host.image import ERASED_BYTE, load_image
 from host.transport import open_port
 
 APP_BASE = 0x8000
@@ -60,17 +61,21 @@ def test_flash_verifies_boots_and_the_app_runs(port, bench_app_elf, capsys):
         print(f"\n  flash KWS bench app on QEMU: {result.summary()}")
 
 
-def test_a_second_flash_after_the_app_ran(board, bench_app_elf, kws_gen_dir):
-    """Flash, boot, let the app finish; then a new session flashes again over the same QEMU."""
-    other = random.Random(5).randbytes(3000)
+def test_a_second_flash_resets_the_running_app_into_the_bootloader(board, dut_app_elf, bench_app_elf):
+    """The DUT app runs and ignores SYNC; tsn-boot% sends it back to the bootloader, which still
+    holds the first image, and the second flash replaces it."""
     with open_port(board.url) as port:
-        first = Flasher(port, progress=False).flash(other, boot=False)
-    with open_port(board.url) as port:
-        flasher = Flasher(port, progress=False)
-        assert flasher.sync().image_valid and flasher.sync().image_crc32 == first.image_crc32
+        first = Flasher(port, progress=False).flash(dut_app_elf)
+        port.write(b"name%")
+        assert uart_until(port, b"m-ready", seconds=5).startswith(b"m-name-dut-[tinysyn-qemu-mps2-an386]")
+    with open_port(board.url) as port:  # a new session, as a second `tinysyn flash` would open
+        flasher = Flasher(port, timeout=0.3, progress=False)
+        info = flasher.sync()
+        assert flasher.stats.timeouts == 2  # the app left both SYNCs unanswered
+        assert info.image_valid and (info.image_size, info.image_crc32) == (first.image_bytes, first.image_crc32)
         second = flasher.flash(bench_app_elf)
         assert BENCH_LAST in uart_until(port, BENCH_LAST)
-    assert second.verify_crc32 == zlib.crc32(_image(bench_app_elf))
+    assert second.verify_crc32 == zlib.crc32(_image(bench_app_elf)) != first.image_crc32
 
 
 def test_a_standalone_elf_is_refused_before_anything_is_written(port, bench_standalone_elf):
@@ -109,6 +114,55 @@ def test_no_answer_is_a_one_line_error(board):
                                              r"attempts, the last got no answer within 0.2 s; after tsn-boot%: SYNC: "
                                              r"gave up after 2 attempts, the last got no answer within 0.2 s$"):
             Flasher(port, timeout=0.2, retries=1, progress=False).flash(b"x")
+
+
+# ---- images ------------------------------------------------------------------------
+
+def _elf(path, segments):
+    """A minimal little-endian ARM ELF32 with one PT_LOAD per (vaddr, paddr, data, memsz)."""
+    header_bytes, phdr_bytes = 52, 32
+    offset = header_bytes + phdr_bytes * len(segments)
+    phdrs, blobs = b"", b""
+    for vaddr, paddr, data, memsz in segments:
+        phdrs += struct.pack("<8I", 1, offset + len(blobs), vaddr, paddr, len(data), memsz, 5, 4)
+        blobs += data
+    ident = b"\x7fELF" + bytes((1, 1, 1)) + bytes(9)
+    header = ident + struct.pack("<HHIIIIIHHHHHH", 2, 40, 1, APP_BASE, header_bytes, 0, 0, header_bytes,
+                                 phdr_bytes, len(segments), 40, 0, 0)
+    path.write_bytes(header + phdrs + blobs)
+    return path
+
+
+def test_elf_segments_are_placed_by_load_address_and_gaps_erased(tmp_path):
+    elf = _elf(tmp_path / "app.elf", [
+        (APP_BASE, APP_BASE, b"vectors!", 8),
+        (APP_BASE + 0x10, APP_BASE + 0x10, b"text", 4),
+        (0x20000000, APP_BASE + 0x14, b"data", 4),     # .data: runs in RAM, stored after .text
+        (0x20000004, 0x20000004, b"", 0x100),          # .bss: nothing in the file
+    ])
+    image = load_image(elf, APP_BASE, APP_END - APP_BASE)
+    assert image.data == b"vectors!" + bytes([ERASED_BYTE]) * 8 + b"textdata"
+    assert image.base == APP_BASE and image.crc32 == zlib.crc32(image.data)
+
+
+@pytest.mark.parametrize("address, problem", [
+    (APP_BASE + 0x1000, "loads at 0x00009000, not at the start of the application area 0x00008000-0x00400000, "
+                        "where its vector table must be: link it with image=app"),
+    (APP_END, "loads at 0x00400000, above the application area 0x00008000-0x00400000: link it with image=app"),
+])
+def test_elfs_linked_elsewhere_are_refused(tmp_path, address, problem):
+    elf = _elf(tmp_path / "x.elf", [(address, address, b"code", 4)])
+    with pytest.raises(InputError, match=f"^{elf} {problem}$"):
+        load_image(elf, APP_BASE, APP_END - APP_BASE)
+
+
+def test_unreadable_images_are_one_line_errors(tmp_path):
+    truncated = tmp_path / "cut.elf"
+    truncated.write_bytes(b"\x7fELF\x01\x01")
+    with pytest.raises(InputError, match=f"^{truncated}: not a readable ELF file"):
+        load_image(truncated, APP_BASE, APP_END - APP_BASE)
+    with pytest.raises(InputError, match=f"^cannot read image {tmp_path / 'none.bin'}: No such file or directory$"):
+        load_image(tmp_path / "none.bin", APP_BASE, APP_END - APP_BASE)
 
 
 # ---- the command line ------------------------------------------------------------

@@ -6,7 +6,7 @@ import pytest
 from an3155_peer import ACK, NACK, STM32L4R5_PID, WRITE_MEMORY, An3155Peer
 
 from codegen.errors import FlashError, InputError, ResourceError
-from host.stm32rom import (MAX_TRANSFER_BYTES, Stm32RomFlasher, address_bytes, xor)
+from host.stm32rom import DEFAULT_FLASH_BYTES, MAX_TRANSFER_BYTES, Stm32RomFlasher, address_bytes, xor
 from host.transport import open_port
 
 BASE = 0x08000000
@@ -119,3 +119,21 @@ def test_an_image_larger_than_the_flash_is_refused_before_sending(tmp_path):
         with port, pytest.raises(InputError, match="empty.bin is empty"):
             flasher.flash(empty)
         assert not peer.synced  # nothing went on the line
+
+
+def test_cli_flash_with_the_stm32_protocol(tmp_path, image):
+    from click.testing import CliRunner
+
+    from host.cli import main
+
+    binary = tmp_path / "standalone.bin"
+    binary.write_bytes(image)
+    with An3155Peer(flash_bytes=DEFAULT_FLASH_BYTES) as peer:
+        result = CliRunner().invoke(main, ["flash", str(binary), "--port", peer.url, "--protocol", "stm32", "--quiet"])
+        assert result.exit_code == 0, result.output
+        assert bytes(peer.flash[:len(image)]) == image and peer.go_address == BASE
+    lines = result.output.splitlines()
+    assert lines[0] == f"flashed {binary} to STM32 product ID 0x470 at 0x08000000 over {peer.url} (stm32)"
+    assert lines[1] == (f"verify: OK by reading every byte back: CRC-32 0x{zlib.crc32(image):08x} over "
+                        f"{len(image):,} bytes matches the image")
+    assert lines[2] == "started the application" and lines[3].startswith("throughput: ")
