@@ -13,6 +13,13 @@ instead of erasing or writing again.
 A flash succeeds only if END (the board's read-back after writing) and a
 separate CRC request over the whole image both return zlib.crc32 of the image
 sent; anything else raises FlashError naming the step and the offset.
+
+Limits, all Flasher options: each answer is awaited DEFAULT_TIMEOUT (1 s; BEGIN
+gets ERASE_SECONDS_PER_PAGE more per erased page, END and CRC
+READBACK_SECONDS_PER_BYTE per byte read back); a request is resent at most
+DEFAULT_RETRIES (5) times, at once after a BAD_FRAME or damaged answer, else
+after the timeout. SYNC is tried SYNC_TRIES_BEFORE_APP (2) times before the
+host assumes an application holds the line and sends it tsn-boot%.
 """
 
 from __future__ import annotations
@@ -275,8 +282,10 @@ class Flasher:
             raise FlashError(f"CRC over the written image reads 0x{verify_crc:08x}, image is 0x{crc:08x}")
         if boot:
             self.boot()
-        return FlashResult("tinysyn", info.board, info.app_base, size, crc, verify_crc, "the board's END and CRC read-backs", boot,
-                           time.monotonic() - started, block, replace(self.stats))
+        return FlashResult(protocol="tinysyn", board=info.board, address=info.app_base, image_bytes=size,
+                           image_crc32=crc, verify_crc32=verify_crc, verified_by="the board's END and CRC read-backs",
+                           booted=boot, elapsed_s=time.monotonic() - started, block_bytes=block,
+                           wire=replace(self.stats))
 
     def _block_bytes(self, info: bp.SyncInfo) -> int:
         limit = min(info.max_block_bytes, bp.MAX_BLOCK_BYTES)

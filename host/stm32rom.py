@@ -151,16 +151,18 @@ class Stm32RomFlasher:
 
     def sync(self) -> None:
         """Send 0x7F until the ROM answers; it NACKs when it already synced in an earlier session."""
-        self.port.reset_input_buffer()
         for _ in range(SYNC_ATTEMPTS):
-            self._send(bytes((SYNC,)))
             try:
+                self.port.reset_input_buffer()
+                self._send(bytes((SYNC,)))
                 self._ack()
                 return
             except _Nack:
                 return
             except BoardTimeoutError:
                 continue
+            except (BoardError, serial.SerialException, OSError) as err:
+                raise FlashError(f"sync: {err}") from None
         raise FlashError(f"no STM32 ROM bootloader answered 0x7F on {port_name(self.port)} "
                          f"({SYNC_ATTEMPTS} attempts; is BOOT0 high and the line 8E1?)")
 
@@ -243,10 +245,7 @@ class Stm32RomFlasher:
         self.stats = WireStats()
         started = time.monotonic()
         loaded = as_image(image, self.flash_base, self.flash_bytes, area="the flash", hint="")
-        try:
-            self.sync()
-        except BoardError as err:
-            raise FlashError(f"sync: {err}") from None
+        self.sync()
         _, commands = self.get()
         missing = [c.name for c in REQUIRED_COMMANDS if c not in commands]
         if missing:

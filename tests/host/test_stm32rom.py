@@ -87,7 +87,7 @@ def test_a_nacked_write_is_repeated(image):
 def test_a_write_nacked_every_time_fails_naming_the_address(image):
     with An3155Peer(nack_writes=100) as peer:
         port, flasher = _flasher(peer, retries=2)
-        with port, pytest.raises(FlashError, match=r"WRITE MEMORY at 0x08000000: .* refused it \(NACK\) 3 times"):
+        with port, pytest.raises(FlashError, match=r"^WRITE MEMORY at 0x08000000: .* refused it \(NACK\) 3 times"):
             flasher.flash(image)
 
 
@@ -96,7 +96,7 @@ def test_a_cell_that_does_not_program_fails_verification(image):
     with An3155Peer(stuck_zero=(stuck,)) as peer:
         image = image[:1000] + b"\x01" + image[1001:]
         port, flasher = _flasher(peer)
-        with port, pytest.raises(FlashError, match=r"verify: flash at 0x080003e8 reads 0x00, image has 0x01"):
+        with port, pytest.raises(FlashError, match=r"^verify: flash at 0x080003e8 reads 0x00, image has 0x01"):
             flasher.flash(image)
         assert peer.go_address is None  # never jump into a bad image
 
@@ -104,7 +104,7 @@ def test_a_cell_that_does_not_program_fails_verification(image):
 def test_a_silent_line_gives_a_one_line_error(image):
     with An3155Peer(silent=True) as peer:
         port, flasher = _flasher(peer)
-        with port, pytest.raises(FlashError, match=r"no STM32 ROM bootloader answered 0x7F on socket://127.0.0.1:\d+ "
+        with port, pytest.raises(FlashError, match=r"^no STM32 ROM bootloader answered 0x7F on socket://127.0.0.1:\d+ "
                                                    r"\(3 attempts; is BOOT0 high and the line 8E1\?\)$"):
             flasher.flash(image)
 
