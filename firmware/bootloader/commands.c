@@ -42,6 +42,8 @@ typedef struct {
     uint8_t payload[RESPONSE_MAX_PAYLOAD];
 } answer;
 
+_Static_assert(sizeof(BOARD_NAME) <= SYNC_BOARD_NAME_BYTES, "board name too long for SYNC");
+
 static upload_session s_session;
 static kept_response s_kept;
 
@@ -77,7 +79,7 @@ static void do_sync(const frame_request *request, answer *a)
     }
     boot_record record;
     const int record_valid = record_read(&record);
-    const uint32_t fields[] = {
+    const uint32_t fields[SYNC_WORD_FIELDS] = {
         PROTOCOL_VERSION,
         record_app_base(),
         record_app_max_bytes(),
@@ -88,14 +90,12 @@ static void do_sync(const frame_request *request, answer *a)
         record_valid ? record.image_crc32 : 0U,
     };
     uint8_t *out = a->payload;
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); ++i) {
+    for (size_t i = 0; i < SYNC_WORD_FIELDS; ++i) {
         le_put_u32(out, fields[i]);
         out += sizeof(uint32_t);
     }
     memset(out, 0, SYNC_BOARD_NAME_BYTES);
-    const size_t name_length = sizeof(BOARD_NAME) - 1U; /* a string literal: minus its NUL */
-    _Static_assert(sizeof(BOARD_NAME) <= SYNC_BOARD_NAME_BYTES, "board name too long for SYNC");
-    memcpy(out, BOARD_NAME, name_length);
+    memcpy(out, BOARD_NAME, sizeof(BOARD_NAME) - 1U); /* a string literal: without its NUL */
     a->status = STATUS_OK;
     a->length = SYNC_PAYLOAD_BYTES;
 }
@@ -142,7 +142,7 @@ static flash_status program_block(uint32_t offset, const uint8_t *data, uint32_t
     }
     if (status == FLASH_OK && whole < length) {
         uint8_t tail[FLASH_PROGRAM_UNIT];
-        memset(tail, 0xFF, sizeof(tail));
+        memset(tail, FLASH_ERASED_BYTE, sizeof(tail));
         memcpy(tail, data + whole, length - whole);
         status = flash_program(address + whole, tail, sizeof(tail));
     }

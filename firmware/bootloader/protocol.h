@@ -58,9 +58,12 @@ enum response_status {
 #define DATA_OFFSET_BYTES       4U  /**< u32 offset, then the data */
 #define CRC_PAYLOAD_BYTES       8U  /**< u32 offset, u32 length */
 
-/* SYNC response payload: eight u32 fields, then the board name. */
+/* SYNC response payload: eight u32 fields (version, app base, app max bytes, max
+ * block bytes, erase page bytes, image valid, image size, image CRC), then the
+ * NUL-padded board name. */
+#define SYNC_WORD_FIELDS        8U
 #define SYNC_BOARD_NAME_BYTES   24U
-#define SYNC_PAYLOAD_BYTES      (8U * 4U + SYNC_BOARD_NAME_BYTES)
+#define SYNC_PAYLOAD_BYTES      (SYNC_WORD_FIELDS * 4U + SYNC_BOARD_NAME_BYTES)
 
 /** The longest response payload (SYNC's). */
 #define RESPONSE_MAX_PAYLOAD    SYNC_PAYLOAD_BYTES

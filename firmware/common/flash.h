@@ -30,6 +30,9 @@ typedef uint32_t flash_status;
 #define FLASH_ERR_LOCKED      0x04000000UL /**< the controller refused to unlock */
 #define FLASH_ERR_CONTROLLER_Msk 0x0000FFFFUL /**< the controller's own error flags */
 
+/** What an erased byte reads as. */
+#define FLASH_ERASED_BYTE 0xFFU
+
 /** Bytes programmed at once, and the alignment of every program call. */
 #define FLASH_PROGRAM_UNIT 8U
 
