@@ -92,8 +92,9 @@ class FaultProxy:
         self.forwarded = dict.fromkeys(DIRECTIONS, 0)
         self.cuts = 0
         seeds = random.Random(seed)
-        self._damage = {d: _Damage(random.Random(seeds.getrandbits(64)), *(rates[name][i] for name in rates),
-                                   self.counts[d]) for i, d in enumerate(DIRECTIONS)}
+        self._damage = {d: _Damage(random.Random(seeds.getrandbits(64)), rates["bit_flip_rate"][i],
+                                   rates["drop_rate"][i], rates["dup_rate"][i], self.counts[d])
+                        for i, d in enumerate(DIRECTIONS)}
         self._listener = socket.create_server((LOCALHOST, 0))
         self.port: int = self._listener.getsockname()[1]
         self.url = f"socket://{LOCALHOST}:{self.port}"
@@ -138,7 +139,7 @@ class FaultProxy:
                 for key, _ in sel.select(_POLL_SECONDS):
                     if key.fileobj is self._listener:
                         self._accept(sel)
-                    elif self._pair is not None:
+                    elif self._pair is not None and key.fileobj in self._pair:  # not one dropped meanwhile
                         self._pump(sel, key.fileobj)
 
     def _accept(self, sel: selectors.BaseSelector) -> None:
