@@ -1,11 +1,15 @@
-"""``make bench``: memory and instruction counts of the generated Cortex-M4 code on QEMU.
+"""``make bench``: memory and instruction counts of the generated Cortex-M4 code on QEMU,
+and the serial path: flashing throughput, faults survived.
 
 Per shared model: the planned peak arena bytes, the weight bytes, and the
 instructions of one inference of the bench firmware on QEMU mps2-an386 under
 ``-icount`` (see host/icount.py), for the DSP-extension kernels and, in the
 same run, the portable kernels as the baseline. Every layer's output CRC-32
 from the board is checked against the NumPy reference; a mismatch fails the
-bench. Results go to JSON and a Markdown table for the README.
+bench. Then each model is flashed over the serial link through the bootloader and
+run with the DUT protocol (instructions per inference, payload bytes over bytes on
+the wire), and the KWS image is flashed through a fault-injecting proxy. Results go
+to JSON and Markdown tables for the README.
 """
 from __future__ import annotations
 
@@ -20,7 +24,9 @@ from codegen.frontends.tflite import load
 from codegen.pipeline import Program, compile_graph
 from host.checker import compare, reference_runs
 from host.firmware_build import build_firmware
+from host.faultproxy import run_fault_campaign
 from host.icount import BenchError, BenchReport, bench_input, measure
+from host.profiler import prepare, profile
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MODELS = REPO.parent / "shared" / "models"
@@ -29,6 +35,8 @@ BOARD = "qemu-mps2-an386"
 #: kernel variants measured in one run: the DSP path and the portable baseline
 VARIANTS = {"dsp": (), "portable": ("-DTSN_NN_PORTABLE",)}
 #: CMSIS-NN's instructions per inference on the same emulator (DESIGN.md section 7), quoted, not measured here
+#: flashes through the fault-injecting proxy
+FAULT_TRIALS = 6
 CMSIS_NN_INSTRUCTIONS = {"kws_ref_model": 7_695_496, "pretrainedResnet_quant": 29_858_486}
 
 
@@ -74,6 +82,21 @@ def bench_model(path: Path, work: Path) -> dict:
     return result
 
 
+def bench_board(path: Path, work: Path) -> dict:
+    """The serial path: flash the DUT app through the bootloader, run one verified inference."""
+    report = profile(path, BOARD, runs=1, seed=0, work=work, progress=False)
+    return {"total_instructions": report["total_instructions"], "flash_bytes": report["flash_bytes"],
+            "static_ram_bytes": report["static_ram_bytes"], "flash": report["flash"]}
+
+
+def bench_faults(path: Path, work: Path) -> dict:
+    """Flash the model's DUT app through a fault-injecting proxy: faults injected and survived."""
+    _, boot, app, _ = prepare(path, BOARD, work)
+    campaign = run_fault_campaign(boot, app, trials=FAULT_TRIALS, cut_trials=1, seed=1)
+    return {key: campaign[key] for key in ("trials", "succeeded", "failed", "wrong_image", "recovered",
+                                           "faults_injected", "faults_survived", "retries", "faults")}
+
+
 def markdown(results: list[dict]) -> str:
     rows = ["| model | MACs | arena bytes | weight bytes | instructions (DSP) | instructions (portable) "
             "| DSP / portable | instr / MAC | CMSIS-NN (quoted) |",
@@ -82,7 +105,20 @@ def markdown(results: list[dict]) -> str:
         rows.append(f"| {r['model']} | {r['macs']:,} | {r['arena_bytes']:,} | {r['weight_bytes']:,} "
                     f"| {r['instructions']['dsp']:,} | {r['instructions']['portable']:,} | {r['dsp_over_portable']} "
                     f"| {r['instructions_per_mac']} | {r.get('cmsis_nn_instructions_quoted', 0):,} |")
+    rows += ["", "| model | instructions per inference (flashed over serial, DUT protocol) | image bytes "
+             "| bytes on the wire | payload / wire | flash time (s) |", "|---|---:|---:|---:|---:|---:|"]
+    for r in results:
+        b = r["board_serial"]
+        rows.append(f"| {r['model']} | {b['total_instructions']:,} | {b['flash']['payload_bytes']:,} "
+                    f"| {b['flash']['wire_bytes']:,} | {b['flash']['wire_efficiency']} | {b['flash']['seconds']} |")
     return "\n".join(rows)
+
+
+def markdown_faults(f: dict) -> str:
+    return (f"fault injection ({f['trials']} flashes of {MODELS[0]} through a proxy, one cut mid-transfer): "
+            f"{f['faults_injected']} faults injected, {f['faults_survived']} survived by verified flashes, "
+            f"{f['succeeded']} verified, {f['failed']} failed cleanly and recovered {f['recovered']}, "
+            f"wrong images reported as success: {f['wrong_image']}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,13 +130,20 @@ def main(argv: list[str] | None = None) -> int:
         results = []
         for name in MODELS:
             print(f"bench: {name} on {BOARD} ({', '.join(VARIANTS)})", flush=True)
-            results.append(bench_model(args.models / f"{name}.tflite", args.out.parent / "bench" / name))
+            path = args.models / f"{name}.tflite"
+            result = bench_model(path, args.out.parent / "bench" / name)
+            print(f"bench: {name} flashed over serial through the bootloader", flush=True)
+            result["board_serial"] = bench_board(path, args.out.parent / "bench" / name / "serial")
+            results.append(result)
+        print(f"bench: fault injection while flashing {MODELS[0]}", flush=True)
+        faults = bench_faults(args.models / f"{MODELS[0]}.tflite", args.out.parent / "bench" / "faults")
     except TinysynError as err:
         print(f"tinysyn: error: {err}", file=sys.stderr)
         return err.exit_code
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"models": results}, indent=2) + "\n")
+    args.out.write_text(json.dumps({"models": results, "fault_injection": faults}, indent=2) + "\n")
     print(markdown(results))
+    print(markdown_faults(faults))
     print(f"bench: wrote {args.out}")
     return 0
 
