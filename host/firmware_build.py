@@ -59,7 +59,7 @@ BOOT_SCRIPT = "image_boot.ld"
 
 #: The common modules the bootloader links. A fixed list, not every file in
 #: firmware/common: application runtime code there may need a model's headers.
-BOOTLOADER_COMMON = ("startup.c", "stack.c", "timer.c", "crc32.c", "bootctl.c", "semihost.c")
+BOOTLOADER_COMMON = ("startup.c", "stack.c", "timer.c", "crc32.c", "bootctl.c", "semihost.c", "fault.c", "uart.c")
 
 #: Flags for every C file.
 COMMON_CFLAGS = (

@@ -63,4 +63,24 @@ static inline int flash_range_writable(uint32_t address, uint32_t length)
     return address >= low && address <= high && length <= high - address;
 }
 
+/** The argument checks every board's flash_erase() makes first: FLASH_OK or the error.
+ *  The window's ends are page aligned, so a page-aligned start keeps the range,
+ *  rounded up to whole pages, inside it. */
+static inline flash_status flash_check_erase(uint32_t address, uint32_t length)
+{
+    if ((address & (flash_page_bytes() - 1U)) != 0U) {
+        return FLASH_ERR_ALIGN;
+    }
+    return flash_range_writable(address, length) ? FLASH_OK : FLASH_ERR_RANGE;
+}
+
+/** The argument checks every board's flash_program() makes first: FLASH_OK or the error. */
+static inline flash_status flash_check_program(uint32_t address, uint32_t length)
+{
+    if ((address % FLASH_PROGRAM_UNIT) != 0U || (length % FLASH_PROGRAM_UNIT) != 0U) {
+        return FLASH_ERR_ALIGN;
+    }
+    return flash_range_writable(address, length) ? FLASH_OK : FLASH_ERR_RANGE;
+}
+
 #endif /* TSN_FLASH_H */

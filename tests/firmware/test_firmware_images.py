@@ -95,20 +95,27 @@ def test_board_memory_refuses_an_unknown_board():
         board_memory("nope")
 
 
-def test_every_board_declares_the_same_interface():
-    """firmware/common and the apps rely on board.h alone: every board must offer the same names."""
-    def names(board):
-        text = (FIRMWARE_DIR / "boards" / board / "board.h").read_text()
-        functions = set(re.findall(r"^\w[\w ]*?\b(board_\w+)\(", text, re.MULTILINE))
-        macros = set(re.findall(r"^#define (BOARD_\w+)", text, re.MULTILINE))
-        return functions, macros
-
-    reference = names(BOARDS[0])
+def test_every_board_defines_the_same_facts_and_the_whole_interface():
+    """firmware/common and the apps rely on board.h alone: every board must define the same
+    BOARD_* facts, include the shared declarations, and implement every board function."""
+    api = (FIRMWARE_DIR / "common" / "board_api.h").read_text()
+    declared = set(re.findall(r"^\w[\w ]*?\b(board_\w+)\(", api, re.MULTILINE))
     assert {"board_init", "board_uart_putc", "board_uart_getc", "board_uart_rx_ready", "board_uart_flush",
-            "board_exit", "board_fault"} <= reference[0]
-    assert {"BOARD_NAME", "BOARD_CORE_CLOCK_HZ", "BOARD_NUM_IRQS", "BOARD_TIMER_DWT"} <= reference[1]
-    for board in BOARDS[1:]:
-        assert names(board) == reference, board
+            "board_exit", "board_fault"} <= declared
+    shared = set(re.findall(r"^void (board_\w+)\(", (FIRMWARE_DIR / "common" / "fault.c").read_text(), re.MULTILINE))
+
+    def facts(board):
+        header = (FIRMWARE_DIR / "boards" / board / "board.h").read_text()
+        assert '#include "board_api.h"' in header, board
+        return set(re.findall(r"^#define (BOARD_\w+)", header, re.MULTILINE))
+
+    reference = facts(BOARDS[0])
+    assert {"BOARD_NAME", "BOARD_CORE_CLOCK_HZ", "BOARD_NUM_IRQS", "BOARD_TIMER_DWT"} <= reference
+    for board in BOARDS:
+        assert facts(board) == reference, board
+        source = (FIRMWARE_DIR / "boards" / board / "board.c").read_text()
+        defined = set(re.findall(r"^\w[\w ]*?\b(board_\w+)\([^;]*$", source, re.MULTILINE))
+        assert declared - shared <= defined, (board, declared - shared - defined)
 
 
 def test_bootloader_fits_and_stores_nothing_at_or_above_the_record_page(bootloader):
@@ -177,3 +184,19 @@ def test_the_linker_refuses_a_bootloader_over_24_kib(tmp_path):
     with pytest.raises(FirmwareBuildError, match="will not fit|24 KiB"):
         _build(board, parts, [BOARDS_DIR / board, COMMON_DIR, BOOTLOADER_DIR], BOOT_SCRIPT, tmp_path, "boot",
                (), ("-Wl,--undefined=tsn_test_pad",))
+
+
+def test_a_stack_overflow_faults_and_is_reported_not_silent(kws_gen_dir, tmp_path):
+    """A 128-byte stack cannot hold the kernels' frames: the MPU guard under the stack
+    turns the overflow into a MemManage fault, reported on the console, exit status 2."""
+    from host.qemu import run_semihosted
+
+    elf = build_firmware(kws_gen_dir, "qemu-mps2-an386", "bench", tmp_path,
+                         extra_ldflags=["-Wl,--defsym=__stack_size=128"])
+    status, uart = run_semihosted(elf, timeout=60)
+    assert status == 2, uart
+    fault = re.search(r"fault exception 0x([0-9a-f]{8}) cfsr 0x([0-9a-f]{8})", uart)
+    assert fault, uart
+    exception, cfsr = int(fault.group(1), 16), int(fault.group(2), 16)
+    assert exception in (3, 4)          # HardFault (escalated) or MemManage
+    assert cfsr & 0xFF                  # a MemManage status bit (MSTKERR / DACCVIOL) names the cause

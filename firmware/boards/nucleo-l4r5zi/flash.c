@@ -135,12 +135,9 @@ static flash_status erase_page(uint32_t address)
 flash_status flash_erase(uint32_t address, uint32_t length)
 {
     const uint32_t page = flash_page_bytes();
-    if ((address & (page - 1U)) != 0U) {
-        return FLASH_ERR_ALIGN;
-    }
-    /* The window's ends are 8 KiB aligned, so the rounded-up range stays inside too. */
-    if (!flash_range_writable(address, length)) {
-        return FLASH_ERR_RANGE;
+    const flash_status checked = flash_check_erase(address, length);
+    if (checked != FLASH_OK) {
+        return checked;
     }
     const uint32_t pages = (length + page - 1U) / page;
 
@@ -172,11 +169,9 @@ static flash_status program_unit(uint32_t address, const uint32_t words[WORDS_PE
 
 flash_status flash_program(uint32_t address, const void *data, uint32_t length)
 {
-    if ((address % FLASH_PROGRAM_UNIT) != 0U || (length % FLASH_PROGRAM_UNIT) != 0U) {
-        return FLASH_ERR_ALIGN;
-    }
-    if (!flash_range_writable(address, length)) {
-        return FLASH_ERR_RANGE;
+    const flash_status checked = flash_check_program(address, length);
+    if (checked != FLASH_OK) {
+        return checked;
     }
     const uint8_t *source = (const uint8_t *)data;
 

@@ -69,37 +69,3 @@ void board_exit(int code)
      * exit status `code`. */
     semihost_exit(code);
 }
-
-static void put_str(const char *s)
-{
-    while (*s != '\0') {
-        board_uart_putc((uint8_t)*s++);
-    }
-}
-
-static void put_hex32(uint32_t value)
-{
-    static const char hex_digits[] = "0123456789abcdef";
-    put_str("0x");
-    for (int shift = 28; shift >= 0; shift -= 4) {
-        board_uart_putc((uint8_t)hex_digits[(value >> shift) & 0xFU]);
-    }
-}
-
-void board_fault(uint32_t exception_number)
-{
-    /* The fault may have come before main() set up the console. */
-    board_init();
-    put_str("\nfault exception ");
-    put_hex32(exception_number);
-    put_str(" cfsr ");
-    put_hex32(SCB->CFSR);
-    put_str(" hfsr ");
-    put_hex32(SCB->HFSR);
-    put_str(" mmfar ");
-    put_hex32(SCB->MMFAR);
-    put_str(" bfar ");
-    put_hex32(SCB->BFAR);
-    put_str("\n");
-    board_exit(BOARD_EXIT_FAULT);
-}

@@ -24,12 +24,9 @@ uint32_t flash_page_bytes(void)
 flash_status flash_erase(uint32_t address, uint32_t length)
 {
     const uint32_t page = flash_page_bytes();
-    if ((address & (page - 1U)) != 0U) {
-        return FLASH_ERR_ALIGN;
-    }
-    /* The window's ends are page aligned, so the rounded-up range stays inside too. */
-    if (!flash_range_writable(address, length)) {
-        return FLASH_ERR_RANGE;
+    const flash_status checked = flash_check_erase(address, length);
+    if (checked != FLASH_OK) {
+        return checked;
     }
     const uint32_t words = (length + page - 1U) / page * (page / sizeof(uint32_t));
     volatile uint32_t *word = (volatile uint32_t *)(uintptr_t)address;
@@ -41,11 +38,9 @@ flash_status flash_erase(uint32_t address, uint32_t length)
 
 flash_status flash_program(uint32_t address, const void *data, uint32_t length)
 {
-    if ((address % FLASH_PROGRAM_UNIT) != 0U || (length % FLASH_PROGRAM_UNIT) != 0U) {
-        return FLASH_ERR_ALIGN;
-    }
-    if (!flash_range_writable(address, length)) {
-        return FLASH_ERR_RANGE;
+    const flash_status checked = flash_check_program(address, length);
+    if (checked != FLASH_OK) {
+        return checked;
     }
     const uint8_t *source = (const uint8_t *)data;
     for (uint32_t done = 0; done < length; done += FLASH_PROGRAM_UNIT) {
