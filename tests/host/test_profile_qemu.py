@@ -16,7 +16,7 @@ from conftest import SHARED_MODELS, model_path
 from tflite_builder import ModelBuilder, fb, fc_options
 
 from codegen import ref
-from codegen.errors import BoardTimeoutError
+from codegen.errors import BoardTimeoutError, PortError
 from host.checker import reference_runs
 from host.dut import DutClient
 from host.emulator import Emulator
@@ -181,3 +181,30 @@ def test_a_silent_port_times_out_in_one_line(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 7 and len(lines) == 1, proc.stderr
     assert f"127.0.0.1:{port}" in lines[0]
+
+
+@pytest.mark.parametrize("serial", ["tcp:0", "pty"])
+def test_emulate_keeps_a_flashed_board_running_for_any_client(tmp_path, serial):
+    proc = subprocess.Popen([sys.executable, "-m", "host.cli", "emulate", KWS, "--serial", serial, "--work", tmp_path,
+                             "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = None
+        for line in proc.stdout:
+            if line.startswith("connect to: "):
+                url = line.split(": ", 1)[1].strip()
+                break
+        assert url, proc.stderr.read() if proc.poll() is not None else "no 'connect to' line"
+        assert url.startswith("socket://127.0.0.1:") if serial.startswith("tcp") else url.startswith("/dev/")
+        with contextlib.closing(open_port(url)) as port:
+            dut = DutClient(port, where=url)
+            dut.resync()
+            assert dut.name() == "tinysyn-qemu-mps2-an386"
+            assert dut.info()["model"] == "kws_ref_model"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    with pytest.raises(PortError):  # the emulator is gone with the command
+        open_port(url).close()
