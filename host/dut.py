@@ -154,12 +154,20 @@ class DutClient:
 
     def info(self) -> dict[str, str | int]:
         """``tsn-info``: board, model, hash, sizes and the timer, numbers as int."""
-        body = _bracketed(self.command("tsn-info"), "tsn-info", self.where, "tsn-info")
+        return self._fields("tsn-info")
+
+    def memory(self) -> dict[str, str | int]:
+        """``tsn-mem``: static RAM, board RAM, arena, stack size and the last high-water mark."""
+        return self._fields("tsn-mem")
+
+    def _fields(self, command: str) -> dict[str, str | int]:
+        """A ``m-<command>-[key=value,...]`` reply as a dict, numbers as int."""
+        body = _bracketed(self.command(command), command, self.where, command)
         info: dict[str, str | int] = {}
         for field in body.split(","):
             key, sep, value = field.partition("=")
             if not sep:
-                raise ProtocolError(f"{self.where}: malformed tsn-info field {field!r}")
+                raise ProtocolError(f"{self.where}: malformed {command} field {field!r}")
             info[key] = int(value) if value.isdigit() else value
         return info
 

@@ -144,9 +144,11 @@ def profile(model: Path, board: str = "qemu-mps2-an386", port: str | None = None
             output = dut.output()
             problems += [f"run {k}: {p}" for p in compare(expected[k], [t.crc32 for t in trace], output)]
             traces.append(trace)
+        board_memory_report = dut.memory()
 
     report = summarize(program, board, model, traces, info, sizes, icount_shift if port is None else None)
     report["flash"] = flash_summary(flash)
+    report["board_memory"] = board_memory_report  # as the firmware itself reports it (tsn-mem)
     report["bit_exact"] = not problems
     report["mismatches"] = problems[:20]
     if problems:

@@ -20,6 +20,7 @@ from codegen.errors import BoardTimeoutError, PortError
 from host.checker import reference_runs
 from host.dut import DutClient
 from host.emulator import Emulator
+from host.firmware_build import board_memory, elf_sizes
 from host.profiler import flash_and_connect, prepare, profile
 from host.transport import open_port, read_some, write_all
 
@@ -55,7 +56,7 @@ def kws_board(tmp_path_factory):
     program, boot, app, _ = prepare(KWS, "qemu-mps2-an386", tmp_path_factory.mktemp("dut"))
     with Emulator(boot) as emulator, contextlib.closing(open_port(emulator.url)) as port:
         dut, info, _ = flash_and_connect(port, emulator.url, app, program, progress=False)
-        yield dut, program, port, emulator
+        yield dut, program, port, emulator, app
 
 
 def raw_reply(port, command: bytes, timeout=10.0) -> list[str]:
@@ -70,7 +71,7 @@ def raw_reply(port, command: bytes, timeout=10.0) -> list[str]:
 
 
 def test_mlperf_tiny_commands_answer_as_the_runner_expects(kws_board):
-    dut, program, port, _ = kws_board
+    dut, program, port, _, _ = kws_board
     assert raw_reply(port, b"name%") == ["m-name-dut-[tinysyn-qemu-mps2-an386]", "m-ready"]
     assert raw_reply(port, b"profile%") == ["m-profile-[ULPMark-ML]", "m-model-[kws_ref_model]", "m-ready"]
     assert raw_reply(port, b"db load 490%") == ["m-[Expecting 490 bytes]", "m-ready"]
@@ -98,6 +99,17 @@ def test_mlperf_tiny_commands_answer_as_the_runner_expects(kws_board):
     assert dut.output(3) == values[program.layers[3].op.outputs[0]][0].tobytes()
 
 
+def test_the_board_reports_its_memory_as_the_elf_says(kws_board):
+    dut, program, _, _, app = kws_board
+    memory = dut.memory()
+    sizes = elf_sizes(app)
+    assert memory["static_ram_bytes"] == sizes["static_ram_bytes"]  # board linker symbols vs ELF sections
+    assert memory["ram_bytes"] == board_memory("qemu-mps2-an386")["ram_bytes"]
+    assert memory["arena_bytes"] == program.plan.peak_bytes
+    assert memory["stack_bytes"] == sizes["stack_bytes"]
+    assert 0 < memory["stack_high_water_bytes"] < memory["stack_bytes"]
+
+
 @pytest.mark.parametrize("command, error", [
     (b"db load 5%", "e-[Expected 490 bytes, the model's input size]"),
     (b"bogus%", "e-[Unknown command: bogus]"),
@@ -106,13 +118,13 @@ def test_mlperf_tiny_commands_answer_as_the_runner_expects(kws_board):
     (b"x" * 100 + b"%", "e-[Command too long]"),
 ])
 def test_bad_commands_get_an_error_line_and_the_board_keeps_answering(kws_board, command, error):
-    _, _, port, _ = kws_board
+    _, _, port, _, _ = kws_board
     assert raw_reply(port, command) == [error, "m-ready"]
     assert raw_reply(port, b"name%")[-1] == "m-ready"
 
 
 def test_a_board_that_stops_answering_times_out_in_one_line(kws_board):
-    dut, _, _, emulator = kws_board
+    dut, _, _, emulator, _ = kws_board
     os.killpg(emulator._proc.pid, signal.SIGSTOP)  # the board hangs: QEMU frozen
     try:
         dut.timeout = 1.0

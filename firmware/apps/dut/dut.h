@@ -41,6 +41,7 @@ void dut_cmd_results(dut_state *state, const char *args);
 /* tinysyn commands (tsn_commands.c). */
 void dut_cmd_tsn_info(dut_state *state, const char *args);
 void dut_cmd_tsn_trace(dut_state *state, const char *args);
+void dut_cmd_tsn_mem(dut_state *state, const char *args);
 void dut_cmd_tsn_out(dut_state *state, const char *args);
 void dut_cmd_tsn_sync(dut_state *state, const char *args);
 void dut_cmd_tsn_boot(dut_state *state, const char *args);

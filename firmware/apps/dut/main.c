@@ -32,6 +32,7 @@ static const dut_command s_commands[] = {
     {"results", dut_cmd_results, "results: the last output, dequantized"},
     {"tsn-info", dut_cmd_tsn_info, "tsn-info: model, memory and timer facts"},
     {"tsn-trace", dut_cmd_tsn_trace, "tsn-trace: per-layer ticks, stack and CRC-32"},
+    {"tsn-mem", dut_cmd_tsn_mem, "tsn-mem: static RAM, arena, stack size and high-water"},
     {"tsn-out", dut_cmd_tsn_out, "tsn-out [L]: the output (or layer L's) in hex"},
     {"tsn-sync", dut_cmd_tsn_sync, "tsn-sync TOKEN: echo TOKEN (hosts find the end of stale replies)"},
     {"tsn-boot", dut_cmd_tsn_boot, "tsn-boot: reset into the bootloader"},

@@ -46,6 +46,28 @@ void dut_cmd_tsn_info(dut_state *state, const char *args)
     reply_end();
 }
 
+/* Symbols from the linker scripts: RAM holds the stack, .data and .bss, in that order. */
+extern uint32_t __stack_limit;
+extern uint32_t __bss_end;
+extern const uint8_t __ram_size[];
+
+void dut_cmd_tsn_mem(dut_state *state, const char *args)
+{
+    (void)args;
+    uint32_t stack_max = 0;
+    for (int32_t i = 0; i < state->traced_layers; ++i) {
+        stack_max = state->trace[i].stack_bytes > stack_max ? state->trace[i].stack_bytes : stack_max;
+    }
+    reply_begin("tsn-mem-[static_ram_bytes=");
+    uart_put_u64((uint64_t)((uintptr_t)&__bss_end - (uintptr_t)&__stack_limit));
+    put_field("ram_bytes", (uint64_t)(uintptr_t)__ram_size);
+    put_field("arena_bytes", (uint64_t)state->model->arena_bytes);
+    put_field("stack_bytes", stack_size_bytes());
+    put_field("stack_high_water_bytes", stack_max);
+    uart_putc(']');
+    reply_end();
+}
+
 void dut_cmd_tsn_trace(dut_state *state, const char *args)
 {
     (void)args;
