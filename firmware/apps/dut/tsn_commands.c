@@ -51,19 +51,25 @@ extern uint32_t __stack_limit;
 extern uint32_t __bss_end;
 extern const uint8_t __ram_size[];
 
-void dut_cmd_tsn_mem(dut_state *state, const char *args)
+/* Deepest stack use of any layer of the last traced inference (0 before the first). */
+static uint32_t trace_stack_max(const dut_state *state)
 {
-    (void)args;
     uint32_t stack_max = 0;
     for (int32_t i = 0; i < state->traced_layers; ++i) {
         stack_max = state->trace[i].stack_bytes > stack_max ? state->trace[i].stack_bytes : stack_max;
     }
+    return stack_max;
+}
+
+void dut_cmd_tsn_mem(dut_state *state, const char *args)
+{
+    (void)args;
     reply_begin("tsn-mem-[static_ram_bytes=");
     uart_put_u64((uint64_t)((uintptr_t)&__bss_end - (uintptr_t)&__stack_limit));
     put_field("ram_bytes", (uint64_t)(uintptr_t)__ram_size);
     put_field("arena_bytes", (uint64_t)state->model->arena_bytes);
     put_field("stack_bytes", stack_size_bytes());
-    put_field("stack_high_water_bytes", stack_max);
+    put_field("stack_high_water_bytes", trace_stack_max(state));
     uart_putc(']');
     reply_end();
 }
@@ -76,12 +82,10 @@ void dut_cmd_tsn_trace(dut_state *state, const char *args)
         return;
     }
     uint64_t total_ticks = 0;
-    uint32_t stack_max = 0;
     for (int32_t i = 0; i < state->traced_layers; ++i) {
         const runtime_layer_trace *layer = &state->trace[i];
         const char *op = state->model->layers[i].op;
         total_ticks += layer->ticks;
-        stack_max = layer->stack_bytes > stack_max ? layer->stack_bytes : stack_max;
         reply_begin("tsn-layer-[");
         uart_put_i32(i);
         uart_putc(',');
@@ -98,7 +102,7 @@ void dut_cmd_tsn_trace(dut_state *state, const char *args)
     reply_begin("tsn-total-[");
     uart_put_u64(total_ticks);
     uart_putc(',');
-    uart_put_u64(stack_max);
+    uart_put_u64(trace_stack_max(state));
     uart_putc(']');
     reply_end();
 }
