@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from codegen.errors import InputError
+from codegen.errors import BoardError, InputError
 from host.emulator import Emulator
 from host.profiler import flash_and_connect, prepare
 from host.qemu import DEFAULT_ICOUNT_SHIFT
@@ -34,8 +34,8 @@ def parse_serial(kind: str) -> tuple[str, int]:
 
 
 def serve(model: Path, board: str, serial: str, work: Path, progress: bool = True,
-          echo: Callable[[str], None] = print, icount_shift: int = DEFAULT_ICOUNT_SHIFT) -> int:
-    """Run the flashed emulator until it exits or Ctrl-C; return QEMU's exit status (0 on Ctrl-C)."""
+          echo: Callable[[str], None] = print, icount_shift: int = DEFAULT_ICOUNT_SHIFT) -> None:
+    """Run the flashed emulator until Ctrl-C (or until it ends: BoardError if it failed)."""
     kind, port = parse_serial(serial)
     program, boot_elf, app_elf, _ = prepare(Path(model), board, Path(work))
     with Emulator(boot_elf, board=board, serial=kind, port=port, icount_shift=icount_shift) as emulator:
@@ -50,5 +50,7 @@ def serve(model: Path, board: str, serial: str, work: Path, progress: bool = Tru
                 time.sleep(1.0)
         except KeyboardInterrupt:
             echo("stopping the emulator")
-            return 0
-        return emulator.returncode or 0
+            return
+        if emulator.returncode:
+            raise BoardError(f"the emulator stopped with status {emulator.returncode}: "
+                             f"{emulator.output_tail() or '(no message)'}")
