@@ -74,3 +74,9 @@ class MismatchError(TinysynError):
     def __init__(self, message: str, report: dict | None = None):
         super().__init__(message)
         self.report = report
+
+
+class TrainingError(TinysynError):
+    """A training run diverged or overflowed; the last good weights are kept."""
+
+    exit_code = 9

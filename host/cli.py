@@ -18,9 +18,9 @@ import numpy as np
 from codegen import __version__
 from codegen.emit import c as emit_c
 from codegen.errors import InputError, TinysynError
-from host.report import write_atomically
 from codegen.frontends.tflite import load
 from codegen.pipeline import Program, compile_graph
+from host.report import write_atomically
 
 
 def _fail_cleanly(fn):
@@ -85,7 +85,7 @@ def info(model, as_json):
     click.echo(f"{model}: {len(layers)} layers, sha256 {g.sha256[:16]}")
     click.echo(f"{'#':>3}  {'op':<18} {'input':<18} {'output':<18} {'MACs':>10} {'weights':>8}")
     for row in layers:
-        click.echo(f"{row['index']:>3}  {row['op']:<18} {str(row['input']):<18} {str(row['output']):<18} "
+        click.echo(f"{row['index']:>3}  {row['op']:<18} {row['input']!s:<18} {row['output']!s:<18} "
                    f"{row['macs']:>10} {row['weight_bytes']:>8}")
     click.echo(f"total MACs {program.macs}, weight bytes {program.weight_bytes}, "
                f"planned peak arena bytes {program.plan.peak_bytes}")
@@ -255,9 +255,11 @@ def flash(image, port, baud, protocol, no_boot, retries, timeout, quiet):
     from host.transport import open_port
 
     if protocol == "stm32":
-        from host.stm32rom import DEFAULT_RETRIES, Stm32RomFlasher as flasher_class
+        from host.stm32rom import DEFAULT_RETRIES
+        from host.stm32rom import Stm32RomFlasher as flasher_class
     else:
-        from host.flasher import DEFAULT_RETRIES, Flasher as flasher_class
+        from host.flasher import DEFAULT_RETRIES
+        from host.flasher import Flasher as flasher_class
     with contextlib.closing(open_port(port, baudrate=baud, parity="E" if protocol == "stm32" else "N")) as line:
         flasher = flasher_class(line, timeout=timeout, retries=DEFAULT_RETRIES if retries is None else retries,
                                 progress=not quiet)
@@ -273,3 +275,57 @@ def flash(image, port, baud, protocol, no_boot, retries, timeout, quiet):
 
 if __name__ == "__main__":
     main()
+
+
+@main.command()
+@click.argument("model")
+@click.option("--dataset", type=click.Choice(["digits"]), default="digits", show_default=True,
+              help="scikit-learn's digits, fixed 80/20 split, fitted to the model's input.")
+@click.option("--mode", type=click.Choice(["int8", "fp32"]), default="int8", show_default=True,
+              help="int8: Octo (int8 forward and backward, LAC, PRC); fp32: the float baseline.")
+@click.option("--no-lac", is_flag=True, help="int8 without loss-aware compensation layers.")
+@click.option("--no-prc", is_flag=True, help="int8 without parameterized range clipping of backward tensors.")
+@click.option("--update", default="all", show_default=True,
+              help="Layers to train: all, last:N (the last N weighted layers) or indices like 2,5.")
+@click.option("--backend", type=click.Choice(["numpy"]), default="numpy", show_default=True,
+              help="Where the steps run (numpy: the reference).")
+@click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True, help="SGD steps, one sample each.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True, help="Learning rate.")
+@click.option("--seed", type=int, default=1, show_default=True,
+              help="Seeds the builtin model's weights, the sample order and the stochastic rounding stream.")
+@click.option("--eval-every", type=click.IntRange(min=0), default=0, help="Also measure test accuracy every K steps.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the run report as JSON.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write a loss and accuracy plot (PNG).")
+@click.option("-o", "--out", "weights_path", type=click.Path(dir_okay=False),
+              help="Write the trained (last good) weights as .npz.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@_fail_cleanly
+def train(model, dataset, mode, no_lac, no_prc, update, backend, steps, lr, seed, eval_every, json_path, plot_path,
+          weights_path, quiet):
+    """Train MODEL (a .tflite or builtin:digits-cnn) with int8 or fp32 SGD; report loss and accuracy."""
+    from tqdm import tqdm
+
+    from host import training
+    from host.report import write_json
+
+    with tqdm(total=steps, unit="step", disable=quiet, leave=False) as bar:
+        def progress(step, loss):
+            bar.update(1)
+            if step % 20 == 0:
+                bar.set_postfix(loss=f"{loss:.3f}")
+
+        report, tm = training.run(model, dataset, mode, not no_lac, not no_prc, update, backend, steps, lr, seed,
+                                  eval_every, progress)
+    if json_path:
+        write_json(report, Path(json_path))
+    if plot_path:
+        training.write_plot(report, Path(plot_path))
+    if weights_path:
+        training.write_weights(tm, Path(weights_path))
+    tail = report["loss"][-50:]
+    click.echo(f"{model}: {mode} on {backend}, {report['steps_done']}/{steps} steps, "
+               f"loss {sum(tail) / max(len(tail), 1):.4f} (mean of last {len(tail)}), "
+               f"test accuracy {report['test_accuracy']:.4f}")
+    if report["diverged"]:
+        click.echo(f"tinysyn: error: {report['diverged']} (kept the weights after {report['steps_done']} good steps)", err=True)
+        sys.exit(9)

@@ -1,0 +1,61 @@
+"""Datasets for training: scikit-learn's bundled digits, fitted to a model's input.
+
+``load_digits`` ships with scikit-learn (1797 8x8 images, 16 grey levels, no
+download). The split is fixed: a permutation from seed 0, the last 20% held out
+for testing. A model whose input is not 8x8x1 (an imported .tflite) gets the
+images scaled by nearest neighbour to its height and width, repeated over its
+channels. Pixels p in 0..16 become the int8 value min(8p, 127) with exponent -7
+(real p / 16): every arithmetic starts from these exact numbers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+
+DATASETS = ("digits",)
+SPLIT_SEED = 0
+TEST_FRACTION = 0.2
+INPUT_EXP = -7
+
+
+@dataclass
+class Dataset:
+    name: str
+    x_train: np.ndarray  # int8 [N, *input_shape]
+    y_train: np.ndarray  # int [N]
+    x_test: np.ndarray
+    y_test: np.ndarray
+    classes: int
+    exp: int = INPUT_EXP
+
+
+def _fit(images: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    if len(shape) == 1:
+        if shape[0] != images.shape[1] * images.shape[2]:
+            raise InputError(f"digits are 8x8 images; a model input of shape {shape} cannot take them")
+        return images.reshape(len(images), -1)
+    h, w, c = shape
+    rows = np.arange(h) * images.shape[1] // h
+    cols = np.arange(w) * images.shape[2] // w
+    scaled = images[:, rows][:, :, cols]
+    return np.repeat(scaled[..., None], c, axis=-1)
+
+
+def load(name: str, input_shape: tuple[int, ...], classes: int) -> Dataset:
+    if name not in DATASETS:
+        raise InputError(f"unknown dataset {name!r}; available: {', '.join(DATASETS)}")
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    if classes < 10:
+        raise InputError(f"digits has 10 classes; the model's loss has only {classes} outputs")
+    pixels = np.minimum(digits.images.astype(np.int64) * 8, 127)
+    x = _fit(pixels, input_shape).astype(np.int8)
+    y = digits.target.astype(np.int64)
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(y))
+    n_test = round(len(y) * TEST_FRACTION)
+    train, test = order[:-n_test], order[-n_test:]
+    return Dataset(name, x[train], y[train], x[test], y[test], classes)

@@ -1,0 +1,125 @@
+"""A training run end to end: model and data in, per-step losses, accuracy and files out.
+
+The NumPy reference runs every step; other backends (added per issue 4's
+slices) run the same steps and are compared with it step by step.
+"""
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+
+from codegen.frontends.tflite import load
+from codegen.train import builtin
+from codegen.train import data as datasets
+from codegen.train.graph import build
+from codegen.train.model import TrainModel
+from codegen.train.trainer import accuracy, loss_value, train
+
+from .report import write_atomically
+
+BACKENDS = ("numpy",)
+DEFAULT_LR = 0.1
+
+
+def load_graph(model: str, seed: int):
+    return builtin.load_builtin(model, seed) if builtin.is_builtin(model) else load(model)
+
+
+def run(model: str, dataset: str = "digits", mode: str = "int8", lac: bool = True, prc: bool = True,
+        update: str = "all", backend: str = "numpy", steps: int = 100, lr: float = DEFAULT_LR, seed: int = 1,
+        eval_every: int = 0, progress=None) -> tuple[dict, TrainModel]:
+    """Train; returns the JSON report and the model holding the last good weights."""
+    graph = build(load_graph(model, seed), update)
+    tm = TrainModel(graph, mode, lr=lr, lac=lac, prc=prc, seed=seed)
+    data = datasets.load(dataset, graph.input_shape, graph.classes)
+    start = time.monotonic()
+    result = train(tm, data, steps, seed, eval_every, progress=progress)
+    seconds = time.monotonic() - start
+    report = {
+        "model": model,
+        "dataset": dataset,
+        "mode": mode,
+        "backend": backend,
+        "update": update,
+        "updated_layers": [layer.index for layer in graph.trainable],
+        "lac": lac if mode == "int8" else None,
+        "prc": prc if mode == "int8" else None,
+        "lr": lr,
+        "seed": seed,
+        "steps": steps,
+        "steps_done": result.steps_done,
+        "loss": [loss_value(tm, v) for v in result.losses[: result.steps_done]],
+        "test_accuracy": accuracy(tm, data),
+        "accuracy_checkpoints": [{"step": s, "test_accuracy": a} for s, a in result.checkpoints],
+        "bit_exact": None,  # set when a backend other than numpy ran
+        "peak_ram_bytes": None,  # planned arena + stack, from the generated C
+        "instructions_per_step": None,  # on the emulated board
+        "diverged": result.diverged,
+        "train_seconds": round(seconds, 3),
+        "train_samples": len(data.y_train),
+        "test_samples": len(data.y_test),
+    }
+    if mode == "int8":
+        report["loss_q16"] = [int(v) for v in result.losses[: result.steps_done]]
+    return report, tm
+
+
+def write_weights(tm: TrainModel, path: Path) -> None:
+    """The trained parameters as .npz: real values, plus the raw integers in int8 mode."""
+    arrays = {}
+    for layer in tm.graph.layers:
+        p = tm.params.get(layer.index)
+        if p is None:
+            continue
+        key = f"layer{layer.index}"
+        arrays[f"{key}_weights"] = tm.ar.real_weights(p)
+        if tm.mode == "int8":
+            arrays[f"{key}_q"] = p.w
+            arrays[f"{key}_exp"] = np.array(p.w_exp)
+            arrays[f"{key}_bias_q"] = p.b
+            if p.mu is not None:
+                arrays[f"{key}_lac_mu_q16"] = p.mu
+                arrays[f"{key}_lac_offset_q"] = p.off
+        else:
+            arrays[f"{key}_bias"] = p.b
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_atomically(path, buffer.getvalue())
+
+
+def write_plot(report: dict, path: Path, window: int = 50) -> None:
+    """Loss per step with its running mean, and test accuracy at the checkpoints."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    loss = np.array(report["loss"], dtype=float)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    steps = np.arange(1, len(loss) + 1)
+    ax.plot(steps, loss, color="tab:blue", alpha=0.25, linewidth=0.6, label="loss per step")
+    if len(loss) >= window:
+        mean = np.convolve(loss, np.ones(window) / window, mode="valid")
+        ax.plot(steps[window - 1:], mean, color="tab:blue", label=f"running mean ({window})")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    acc = [(c["step"], c["test_accuracy"]) for c in report["accuracy_checkpoints"]]
+    acc.append((report["steps_done"], report["test_accuracy"]))
+    right = ax.twinx()
+    right.plot([s for s, _ in acc], [a for _, a in acc], "o-", color="tab:green", label="test accuracy")
+    right.set_ylabel("test accuracy")
+    right.set_ylim(0, 1)
+    flags = "" if report["mode"] == "fp32" else f" lac={report['lac']} prc={report['prc']}"
+    ax.set_title(f"{report['model']} on {report['dataset']}: {report['mode']}{flags}, {report['backend']}, "
+                 f"update {report['update']}\ntest accuracy {report['test_accuracy']:.3f}", fontsize=10)
+    lines = ax.get_legend_handles_labels()
+    more = right.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="center right")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    write_atomically(path, buffer.getvalue())
