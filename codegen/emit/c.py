@@ -30,7 +30,7 @@ KERNEL_SOURCES = {
     "tsn_avgpool_s8": ["tsn_avgpool_s8"],
     "tsn_max_pool_s8": ["tsn_max_pool_s8"],
     "tsn_elementwise_add_s8": ["tsn_elementwise_add_s8"],
-    "tsn_softmax_s8": ["tsn_softmax_s8"],
+    "tsn_softmax_s8": ["tsn_softmax_s8", "tsn_nn_exp"],
 }
 HEADERS = ["tsn_nn_types.h", "tsn_nnfunctions.h", "tsn_nnsupportfunctions.h", "tsn_model.h"]
 TARGETS = tuple(TOOLCHAINS)

@@ -169,10 +169,13 @@ class Int8:
 
     def update(self, layer, p: Params, dw, dw_exp: int, db, db_exp: int, lac) -> None:
         w = self._step(p.w, p.w_exp, dw, dw_exp, self.rng)
+        # Written in place, saturated; a tensor that overshot the int8 range is halved for headroom.
+        # (One pass in C, no wide copy of the weights.)
+        at_edge = int(np.abs(w).max()) > Q_MAX
+        w = np.clip(w, -Q_MAX, Q_MAX)
         peak = int(np.abs(w).max())
-        if peak > Q_MAX:  # re-range: halve until it fits, never clip
-            k = bit_length(peak) - 7
-            w, p.w_exp = np.clip(shift_round(w, k), -Q_MAX, Q_MAX), p.w_exp + k
+        if at_edge:
+            w, p.w_exp = shift_round(w, 1), p.w_exp + 1
         elif 0 < peak < WEIGHT_GROW_BELOW:
             k = 7 - bit_length(peak)
             w, p.w_exp = w << k, p.w_exp - k
