@@ -77,15 +77,10 @@ def run_sanitized(program: Program, gen_dir: Path, x: np.ndarray) -> list[np.nda
     runner_c.write_text(environment().get_template("host/tsn_host_runner.c.j2").render(template_context(program)))
     exe = build_runner(gen_dir, runner_c, work / "runner-asan")
     x = prepare_input(program.graph, x)
-    proc = subprocess.run([str(exe)], input=np.ascontiguousarray(x).tobytes(), capture_output=True,
-                          env={"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0", "UBSAN_OPTIONS": "print_stacktrace=1"})
-    if proc.returncode != 0:
-        first = (proc.stderr.decode(errors="replace").strip().splitlines() or ["no output"])
-        raise BuildError(f"sanitized runner of {program.prefix} failed (exit {proc.returncode}): "
-                         + next((ln for ln in first if "ERROR" in ln or "runtime error" in ln), first[0]))
+    stdout = run_sanitized_exe(exe, np.ascontiguousarray(x).tobytes(), f"sanitized runner of {program.prefix}")
     shapes = _layer_shapes(program)
     per_sample = sum(int(np.prod(s)) for s in shapes)
-    data = np.frombuffer(proc.stdout, dtype=np.int8)
+    data = np.frombuffer(stdout, dtype=np.int8)
     if data.size != per_sample * len(x):
         raise BuildError(f"sanitized runner of {program.prefix} wrote {data.size} bytes, expected {per_sample * len(x)}")
     data = data.reshape(len(x), per_sample)
@@ -95,3 +90,14 @@ def run_sanitized(program: Program, gen_dir: Path, x: np.ndarray) -> list[np.nda
         outs.append(data[:, start:start + size].reshape((len(x),) + s))
         start += size
     return outs
+
+
+def run_sanitized_exe(exe: Path, stdin: bytes, what: str) -> bytes:
+    """Run a runner built with ASan and UBSan; its stdout, or BuildError quoting the sanitizer's report."""
+    proc = subprocess.run([str(exe)], input=stdin, capture_output=True, check=False,
+                          env={"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0", "UBSAN_OPTIONS": "print_stacktrace=1"})
+    if proc.returncode != 0:
+        lines = proc.stderr.decode(errors="replace").strip().splitlines() or ["no output"]
+        raise BuildError(f"{what} failed (exit {proc.returncode}): "
+                         + next((ln for ln in lines if "ERROR" in ln or "runtime error" in ln), lines[0]))
+    return proc.stdout

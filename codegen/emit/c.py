@@ -152,7 +152,11 @@ def render(program: Program, target: str = "host") -> dict[str, str]:
 
 def write(program: Program, out_dir: Path, target: str = "host") -> list[Path]:
     """Render and write the model into ``out_dir`` atomically (replacing earlier output)."""
-    files = render(program, target)
+    return write_files(render(program, target), out_dir)
+
+
+def write_files(files: dict[str, str], out_dir: Path) -> list[Path]:
+    """Write rendered files as the whole new content of ``out_dir``, or leave it untouched on failure."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))

@@ -25,7 +25,7 @@ class Buffer:
     offset: int = -1
     scratch_of: int | None = None  # layer index, for scratch buffers
 
-    def overlaps(self, other: "Buffer") -> bool:
+    def overlaps(self, other: Buffer) -> bool:
         return self.first <= other.last and other.first <= self.last
 
 
@@ -86,6 +86,18 @@ def plan_memory(graph: ir.Graph, layers: list[Layer]) -> MemoryPlan:
             if any(t in graph.outputs for t in buf.tensors):
                 buf.last = last_op
 
+    plan = MemoryPlan(buffers, place(buffers))
+    for buf in buffers:
+        if buf.scratch_of is not None:
+            plan.scratch_offset[buf.scratch_of] = buf.offset
+        for t in buf.tensors:
+            plan.tensor_offset[t] = buf.offset
+    return plan
+
+
+def place(buffers: list[Buffer]) -> int:
+    """Give every buffer an offset, largest first, lowest aligned gap among the buffers alive with it;
+    returns the arena size."""
     placed: list[Buffer] = []
     for buf in sorted(buffers, key=lambda b: (-b.size, b.first)):
         offset = 0
@@ -95,11 +107,4 @@ def plan_memory(graph: ir.Graph, layers: list[Layer]) -> MemoryPlan:
             offset = max(offset, _align(other.offset + other.size))
         buf.offset = offset
         placed.append(buf)
-
-    plan = MemoryPlan(buffers, max((b.offset + b.size for b in buffers), default=0))
-    for buf in buffers:
-        if buf.scratch_of is not None:
-            plan.scratch_offset[buf.scratch_of] = buf.offset
-        for t in buf.tensors:
-            plan.tensor_offset[t] = buf.offset
-    return plan
+    return max((b.offset + b.size for b in buffers), default=0)

@@ -1,0 +1,242 @@
+"""Generate C for one int8 training step: kernels, a planned static arena and the step itself.
+
+The step is straight-line code, one commented block per layer, in the order
+TRAINING.md fixes (forward in layer order, the loss, backward in reverse with
+each layer's update right after its input gradient). The arena is planned over
+a timeline of the step: forward of layer i at time i, the loss at L, backward
+of layer i at 2L - i; saved activations live until the last backward that
+reads them, gradients from their producer's to their consumer's backward.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..emit.c import environment, write_files
+from ..errors import UnsupportedError
+from ..passes.plan import Buffer, place
+from . import arith, intmath
+from .graph import WEIGHTED, Layer, TrainGraph
+from .model import TrainModel
+
+ACTIVATION_CODES = {"NONE": "TSN_TRAIN_ACT_NONE", "RELU": "TSN_TRAIN_ACT_RELU", "RELU6": "TSN_TRAIN_ACT_RELU6"}
+C_BACKWARD = ("conv", "dwconv", "fc", "avgpool", "reshape")  # what the C step can run backward
+C_FORWARD = (*C_BACKWARD, "maxpool", "add")
+
+
+@dataclass
+class TrainPlan:
+    arena_bytes: int
+    activation: dict[int, int]  # tensor id -> arena offset
+    gradient: dict[int, int]
+    scratch_offset: int
+    scratch_words: int
+    saved: set[int]
+
+    @property
+    def scratch_bytes(self) -> int:
+        return 4 * self.scratch_words
+
+
+def _elements(shape) -> int:
+    return int(np.prod(shape))
+
+
+def plan(graph: TrainGraph) -> TrainPlan:
+    layers = graph.layers
+    n = len(layers)
+    first = graph.first_backward
+    back_time = {l.index: 2 * n - l.index for l in layers[first:]}
+    shape = {graph.input: graph.input_shape}
+    for l in layers:
+        shape[l.output] = l.out_shape
+    alias = {l.output: l.inputs[0] for l in layers if l.kind == "reshape"}
+
+    def root(t: int) -> int:
+        while t in alias:
+            t = alias[t]
+        return t
+
+    # activations: written by the producer's forward, read by consumers and by backward passes
+    span: dict[int, list[int]] = {root(graph.input): [0, 0]}
+    for l in layers:
+        span.setdefault(root(l.output), [l.index, l.index])
+        for t in l.inputs:
+            span[root(t)][1] = max(span[root(t)][1], l.index)
+    span[root(graph.logits)][1] = max(span[root(graph.logits)][1], n)
+    saved = set()
+    for l in layers[first:]:
+        needs = []
+        if l.kind in WEIGHTED:
+            needs.append(l.output)  # the activation mask and LAC read y
+            if l.trainable:
+                needs.append(l.inputs[0])  # dW reads x
+        for t in needs:
+            saved.add(root(t))
+            span[root(t)][1] = max(span[root(t)][1], back_time[l.index])
+    buffers = {t: Buffer([t], _elements(shape[t]), a, b) for t, (a, b) in span.items()}
+    # gradients: from the consumer's backward (or the loss) to the producer's backward
+    grads: dict[int, Buffer] = {}
+    producer = {l.output: l for l in layers}
+    for l in layers[first:]:
+        t = root(l.output)
+        start = n if root(graph.logits) == t else min(
+            back_time[c.index] for c in layers[first:] if t in map(root, c.inputs))
+        grads[t] = Buffer([t], _elements(shape[t]), start, back_time[producer[t].index])
+    scratch_words = max([_elements(s) for s in shape.values()] + [graph.classes])  # any one tensor, as int32
+    scratch = Buffer([], 4 * scratch_words, 0, 2 * n + 1)
+    arena = place([*buffers.values(), *grads.values(), scratch])
+    activation = {t: buffers[root(t)].offset for t in shape}
+    gradient = {t: grads[root(t)].offset for t in shape if root(t) in grads}
+    return TrainPlan(arena, activation, gradient, scratch.offset, scratch_words, saved)
+
+
+def _check_supported(graph: TrainGraph) -> None:
+    for l in graph.layers:
+        allowed = C_BACKWARD if l.index >= graph.first_backward else C_FORWARD
+        if l.kind not in allowed:
+            raise UnsupportedError(f"{graph.source}: {l.where}: the generated training step has no "
+                                   f"{'backward pass' if l.kind in C_FORWARD else 'kernel'} for it yet")
+        if l.kind == "avgpool" and l.activation != "NONE" and l.index >= graph.first_backward:
+            raise UnsupportedError(f"{graph.source}: {l.where}: a fused activation on a trained average pool")
+
+
+def _window(l: Layer) -> dict:
+    w = l.window
+    h, wd, c = l.in_shapes[0]
+    oh, ow, oc = l.out_shape
+    return {"in": (h, wd, c), "out": (oh, ow, oc), "kernel": (w.kernel_h, w.kernel_w),
+            "stride": (w.stride_h, w.stride_w), "dilation": (w.dilation_h, w.dilation_w), "pad": (w.pad_h, w.pad_w)}
+
+
+def _describe(l: Layer) -> str:
+    shapes = " + ".join("x".join(map(str, s)) for s in l.in_shapes)
+    act = f", {l.activation}" if l.activation != "NONE" else ""
+    role = "trained" if l.trainable else "frozen"
+    return f"layer {l.index}: {l.kind} '{l.name}' {shapes} -> {'x'.join(map(str, l.out_shape))}{act} ({role})"
+
+
+def _step_code(graph: TrainGraph, tp: TrainPlan) -> tuple[list[str], list[str], list[str]]:
+    """The forward, loss and backward statements of the step (forward also serves predict)."""
+    T = lambda t: f"&arena[{tp.activation[t]}]"
+    G = lambda t: f"&arena[{tp.gradient[t]}]"
+    E = lambda t: f"e_t{t}"
+    fwd, bwd = [], []
+    for l in graph.layers:
+        x = l.inputs[0]
+        fwd.append(f"/* {_describe(l)} */")
+        fwd.append(f"ctx.layer = {l.index};")
+        y = f"{E(l.output)} = "
+        if l.kind == "conv":
+            fwd.append(f"{y}tsn_train_conv_forward(&ctx, {T(x)}, {E(x)}, &window_{l.index}, &layers[{l.index}], scratch, {T(l.output)});")
+        elif l.kind == "dwconv":
+            fwd.append(f"{y}tsn_train_depthwise_forward(&ctx, {T(x)}, {E(x)}, &window_{l.index}, &layers[{l.index}], scratch, {T(l.output)});")
+        elif l.kind == "fc":
+            fwd.append(f"{y}tsn_train_fc_forward(&ctx, {T(x)}, {E(x)}, {_elements(l.in_shapes[0])}, &layers[{l.index}], scratch, {T(l.output)});")
+        elif l.kind == "avgpool":
+            fwd.append(f"{y}tsn_train_avgpool_forward(&ctx, {T(x)}, {E(x)}, &window_{l.index}, {ACTIVATION_CODES[l.activation]}, scratch, {T(l.output)});")
+        elif l.kind == "maxpool":
+            fwd.append(f"{y}tsn_train_maxpool_forward({T(x)}, {E(x)}, &window_{l.index}, {T(l.output)});")
+        elif l.kind == "add":
+            b = l.inputs[1]
+            fwd.append(f"{y}tsn_train_add_forward(&ctx, {T(x)}, {E(x)}, {T(b)}, {E(b)}, {_elements(l.out_shape)}, {ACTIVATION_CODES[l.activation]}, scratch, {T(l.output)});")
+        elif l.kind == "reshape":
+            fwd.append(f"{y}{E(x)}; /* same bytes, new shape */")
+    z = graph.logits
+    loss = [f"{E(z)}_grad = tsn_train_softmax_cross_entropy(&ctx, {T(z)}, {E(z)}, {graph.classes}, label, scratch, {G(z)}, loss_q16);"]
+    first = graph.first_backward
+    backward_region = {l.output for l in graph.layers[first:]}
+    for l in reversed(graph.layers[first:]):
+        x = l.inputs[0]
+        need_dx = x in backward_region
+        gy, ey = G(l.output), f"{E(l.output)}_grad"
+        bwd.append(f"/* {_describe(l)} */")
+        bwd.append(f"ctx.layer = {l.index};")
+        gx = f"{E(x)}_grad = " if need_dx else None
+        if l.kind in WEIGHTED:
+            pixels = _elements(l.out_shape[:-1]) if len(l.out_shape) > 1 else 1
+            bwd.append(f"g_exp = {ey};")
+            bwd.append(f"{ey} = tsn_train_output_grad(&ctx, {gy}, {ey}, {T(l.output)}, {E(l.output)}, {pixels}, &layers[{l.index}], dmu, doffset, scratch);")
+            kernel = {"conv": "conv", "dwconv": "depthwise", "fc": "fc"}[l.kind]
+            geometry = f"{_elements(l.in_shapes[0])}" if l.kind == "fc" else f"&window_{l.index}"
+            if need_dx:
+                bwd.append(f"{gx}tsn_train_{kernel}_input_grad(&ctx, {gy}, {ey}, {geometry}, &layers[{l.index}], scratch, {G(x)});")
+            if l.trainable:
+                if l.kind == "fc":
+                    bwd.append(f"tsn_train_fc_update(&ctx, {T(x)}, {E(x)}, {geometry}, {gy}, {ey}, &layers[{l.index}]);")
+                else:
+                    bwd.append(f"tsn_train_{kernel}_update(&ctx, {T(x)}, {E(x)}, {gy}, {ey}, {geometry}, &layers[{l.index}]);")
+                bwd.append(f"tsn_train_bias_lac_update(&ctx, {gy}, {ey}, {pixels}, &layers[{l.index}], dmu, g_exp + {E(l.output)}, doffset, g_exp);")
+        elif l.kind == "avgpool" and need_dx:
+            bwd.append(f"{gx}tsn_train_avgpool_input_grad(&ctx, {gy}, {ey}, &window_{l.index}, scratch, {G(x)});")
+        elif l.kind == "reshape" and need_dx:
+            bwd.append(f"{gx}{ey}; /* same bytes, new shape */")
+    return fwd, loss, bwd
+
+
+def render(model: TrainModel, prefix: str = "train", target: str = "host") -> tuple[dict[str, str], TrainPlan]:
+    graph = model.graph
+    if model.mode != "int8":
+        raise UnsupportedError("the generated training step is int8 only so far (fp32 C is next)")
+    _check_supported(graph)
+    tp = plan(graph)
+    env = environment()
+    fwd, loss, bwd = _step_code(graph, tp)
+    weighted = []
+    for l in graph.layers:
+        p = model.params.get(l.index)
+        if p is None:
+            continue
+        weighted.append({"index": l.index, "name": l.name, "w": p.w, "w_exp": p.w_exp, "b": p.b,
+                         "lac": p.mu is not None, "channels": l.out_shape[-1],
+                         "activation": ACTIVATION_CODES[l.activation]})
+    tensors = sorted({*tp.activation})
+    common = {"version": __version__, "source_name": Path(graph.source).name, "model_hash": graph.meta.get("sha256", ""),
+              "prefix": prefix, "PREFIX": prefix.upper(), "target": target}
+    consts = {k: getattr(intmath, k) if hasattr(intmath, k) else getattr(arith, k)
+              for k in ("Q_MAX", "MAX_SHIFT", "LR_FRAC", "BIAS_EXP", "MU_FRAC", "MU_LIMIT", "LAC_LR_SHIFT",
+                        "POOL_FRAC", "WEIGHT_GROW_BELOW", "WEIGHT_EXP_LIMIT", "PROB_FRAC", "EXP_INPUT_FRAC",
+                        "LN2_Q16")}
+    context = {
+        **common,
+        "c": consts,
+        "log2_table": intmath.LOG2_TABLE,
+        "graph": graph,
+        "plan": tp,
+        "windows": {l.index: _window(l) for l in graph.layers if l.window is not None},
+        "weighted": weighted,
+        "num_layers": len(graph.layers),
+        "lac_channels": max([w["channels"] for w in weighted if w["lac"]] + [1]),
+        "tensors": tensors,
+        "gradients": sorted(tp.gradient),
+        "input_offset": tp.activation[graph.input],
+        "input_bytes": _elements(graph.input_shape),
+        "logits_offset": tp.activation[graph.logits],
+        "logits": graph.logits,
+        "forward": fwd,
+        "loss": loss,
+        "backward": bwd,
+        "lr_q": model.ar.lr_q,
+        "decay_q": model.ar.decay_q,
+        "prc_z": model.ar.prc_z,
+        "param_bytes": sum(w["w"].size + 4 * w["b"].size + 4 + (6 * w["channels"] if w["lac"] else 0) for w in weighted),
+    }
+    files = {
+        "tsn_train.h": env.get_template("train/tsn_train.h.j2").render(context),
+        "tsn_train_s8.c": env.get_template("train/tsn_train_s8.c.j2").render(context),
+        "tsn_nn_exp.c": env.get_template("nn/tsn_nn_exp.c.j2").render(common),
+        "tsn_nnsupportfunctions.h": env.get_template("nn/tsn_nnsupportfunctions.h.j2").render(common),
+        "tsn_nn_types.h": env.get_template("nn/tsn_nn_types.h.j2").render(common),
+        f"{prefix}.h": env.get_template("train/model_train.h.j2").render(context),
+        f"{prefix}.c": env.get_template("train/model_train.c.j2").render(context),
+    }
+    return files, tp
+
+
+def write(model: TrainModel, out_dir: Path, prefix: str = "train", target: str = "host") -> TrainPlan:
+    files, tp = render(model, prefix, target)
+    write_files(files, out_dir)
+    return tp

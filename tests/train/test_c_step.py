@@ -1,0 +1,91 @@
+"""The generated int8 training step against the NumPy reference: identical integers after every step."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from codegen.build import build_cortex_m4
+from codegen.train import builtin, emit
+from codegen.train import data as datasets
+from codegen.train.graph import build
+from codegen.train.hostrun import HostTrainer, run_sanitized
+from codegen.train.intmath import TrainingOverflow
+from codegen.train.model import TrainModel
+from codegen.train.trainer import sample_order
+
+STEPS = 60
+
+
+def stream(graph, steps, seed=1):
+    d = datasets.load("digits", graph.input_shape, graph.classes)
+    order = sample_order(len(d.y_train), steps, seed)
+    return d.x_train[order], d.y_train[order], d.exp
+
+
+def assert_same_params(ref, got, step):
+    for i, p in ref.items():
+        q = got[i]
+        where = f"step {step}, layer {i}"
+        assert np.array_equal(p.w, q.w) and p.w_exp == q.w_exp, f"{where}: weights"
+        assert np.array_equal(p.b, q.b), f"{where}: bias"
+        assert (p.mu is None) == (q.mu is None), f"{where}: LAC presence"
+        if p.mu is not None:
+            assert np.array_equal(p.mu, q.mu) and np.array_equal(p.off, q.off), f"{where}: LAC"
+
+
+@pytest.mark.parametrize("update,lac,prc", [("all", True, True), ("all", False, False), ("all", True, False),
+                                            ("last:2", True, True), ("1,5", True, True)])
+def test_host_c_step_is_bit_exact_with_numpy(tmp_path, update, lac, prc):
+    graph = build(builtin.digits_cnn(0), update)
+    ref = TrainModel(graph, "int8", lr=0.1, lac=lac, prc=prc, seed=11)
+    c = HostTrainer(TrainModel(graph, "int8", lr=0.1, lac=lac, prc=prc, seed=11), tmp_path / "gen", seed=11)
+    assert_same_params(ref.params, c.params(), "init")
+    xs, ys, exp = stream(graph, STEPS)
+    for t, (x, y) in enumerate(zip(xs, ys)):
+        loss = ref.step(ref.input(x, exp), int(y))
+        status, c_loss, _ = c.step(x, exp, int(y))
+        assert status == 0 and c_loss == loss, f"step {t}: loss {c_loss} != {loss}"
+        assert_same_params(ref.params, c.params(), t)
+    for x in xs[:20]:
+        assert c.predict(x, exp) == ref.predict(ref.input(x, exp))
+
+
+def test_divergence_fails_in_the_same_step_in_c_and_numpy(tmp_path):
+    graph = build(builtin.digits_cnn(0))
+    ref = TrainModel(graph, "int8", lr=50.0, seed=2)
+    c = HostTrainer(TrainModel(graph, "int8", lr=50.0, seed=2), tmp_path / "gen", seed=2)
+    xs, ys, exp = stream(graph, 30)
+    for t, (x, y) in enumerate(zip(xs, ys)):
+        try:
+            ref.step(ref.input(x, exp), int(y))
+            failed = False
+        except TrainingOverflow:
+            failed = True
+        status, _, layer = c.step(x, exp, int(y))
+        assert (status != 0) == failed, f"step {t}: C status {status}, NumPy failed {failed}"
+        if failed:
+            assert 0 <= layer < len(graph.layers) + 1
+            return
+    pytest.fail("a learning rate of 50 never diverged")
+
+
+def test_sanitized_runner_agrees(tmp_path):
+    graph = build(builtin.digits_cnn(0))
+    ref = TrainModel(graph, "int8", lr=0.1, seed=4)
+    xs, ys, exp = stream(graph, 25, seed=3)
+    status, losses = run_sanitized(TrainModel(graph, "int8", lr=0.1, seed=4), tmp_path / "gen", 4, xs, exp, ys)
+    expected = [ref.step(ref.input(x, exp), int(y)) for x, y in zip(xs, ys)]
+    assert status.tolist() == [0] * 25 and losses.tolist() == expected
+
+
+def test_training_step_compiles_for_cortex_m4_with_werror(tmp_path):
+    graph = build(builtin.digits_cnn(0))
+    emit.write(TrainModel(graph, "int8", lr=0.1), tmp_path / "m4", target="cortex-m4")
+    assert build_cortex_m4(tmp_path / "m4", tmp_path / "m4" / "build")
+
+
+def test_planned_arena_is_smaller_for_last_n(tmp_path):
+    full = emit.plan(build(builtin.digits_cnn(0), "all"))
+    last = emit.plan(build(builtin.digits_cnn(0), "last:1"))
+    assert last.arena_bytes < full.arena_bytes
+    assert len(last.saved) < len(full.saved)
