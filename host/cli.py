@@ -327,5 +327,6 @@ def train(model, dataset, mode, no_lac, no_prc, update, backend, steps, lr, seed
                f"loss {sum(tail) / max(len(tail), 1):.4f} (mean of last {len(tail)}), "
                f"test accuracy {report['test_accuracy']:.4f}")
     if report["diverged"]:
-        click.echo(f"tinysyn: error: {report['diverged']} (kept the weights after {report['steps_done']} good steps)", err=True)
+        click.echo(f"tinysyn: error: training diverged at {report['diverged']} "
+                   f"(kept the weights after {report['steps_done']} good steps)", err=True)
         sys.exit(9)
