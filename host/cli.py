@@ -287,8 +287,9 @@ if __name__ == "__main__":
 @click.option("--no-prc", is_flag=True, help="int8 without parameterized range clipping of backward tensors.")
 @click.option("--update", default="all", show_default=True,
               help="Layers to train: all, last:N (the last N weighted layers) or indices like 2,5.")
-@click.option("--backend", type=click.Choice(["numpy"]), default="numpy", show_default=True,
-              help="Where the steps run (numpy: the reference).")
+@click.option("--backend", type=click.Choice(["numpy", "host-c"]), default="numpy", show_default=True,
+              help="Where the steps run: numpy (the reference) or host-c (the generated C, int8, checked "
+                   "against the reference after every step).")
 @click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True, help="SGD steps, one sample each.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True, help="Learning rate.")
 @click.option("--seed", type=int, default=1, show_default=True,
@@ -322,10 +323,15 @@ def train(model, dataset, mode, no_lac, no_prc, update, backend, steps, lr, seed
         training.write_plot(report, Path(plot_path))
     if weights_path:
         training.write_weights(tm, Path(weights_path))
+    if report["bit_exact"] is False:
+        click.echo(f"tinysyn: error: the {backend} step differs from the reference at {report['first_mismatch']}", err=True)
+        sys.exit(8)
     tail = report["loss"][-50:]
     click.echo(f"{model}: {mode} on {backend}, {report['steps_done']}/{steps} steps, "
                f"loss {sum(tail) / max(len(tail), 1):.4f} (mean of last {len(tail)}), "
                f"test accuracy {report['test_accuracy']:.4f}")
+    if report["bit_exact"] is not None:
+        click.echo(f"bit-exact with the NumPy reference after every step; planned RAM {report['peak_ram_bytes']:,} B")
     if report["diverged"]:
         click.echo(f"tinysyn: error: training diverged at {report['diverged']} "
                    f"(kept the weights after {report['steps_done']} good steps)", err=True)

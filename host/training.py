@@ -20,7 +20,7 @@ from codegen.train.trainer import accuracy, loss_value, train
 
 from .report import write_atomically
 
-BACKENDS = ("numpy",)
+BACKENDS = ("numpy", "host-c")
 DEFAULT_LR = 0.1
 
 
@@ -35,8 +35,9 @@ def run(model: str, dataset: str = "digits", mode: str = "int8", lac: bool = Tru
     graph = build(load_graph(model, seed), update)
     tm = TrainModel(graph, mode, lr=lr, lac=lac, prc=prc, seed=seed)
     data = datasets.load(dataset, graph.input_shape, graph.classes)
+    check = _HostCheck(graph, mode, lr, lac, prc, seed, tm) if backend == "host-c" else None
     start = time.monotonic()
-    result = train(tm, data, steps, seed, eval_every, progress=progress)
+    result = train(tm, data, steps, seed, eval_every, step_fn=check, progress=progress)
     seconds = time.monotonic() - start
     report = {
         "model": model,
@@ -54,8 +55,9 @@ def run(model: str, dataset: str = "digits", mode: str = "int8", lac: bool = Tru
         "loss": [loss_value(tm, v) for v in result.losses[: result.steps_done]],
         "test_accuracy": accuracy(tm, data),
         "accuracy_checkpoints": [{"step": s, "test_accuracy": a} for s, a in result.checkpoints],
-        "bit_exact": None,  # set when a backend other than numpy ran
-        "peak_ram_bytes": None,  # planned arena + stack, from the generated C
+        "bit_exact": None if check is None else check.mismatch is None,
+        "first_mismatch": None if check is None else check.mismatch,
+        "peak_ram_bytes": None if check is None else check.ram_bytes,  # planned; the board adds its stack
         "instructions_per_step": None,  # on the emulated board
         "diverged": result.diverged,
         "train_seconds": round(seconds, 3),
@@ -123,3 +125,52 @@ def write_plot(report: dict, path: Path, window: int = 50) -> None:
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
     write_atomically(path, buffer.getvalue())
+
+
+class _HostCheck:
+    """A step function that runs the generated C beside the reference and compares them after every step."""
+
+    def __init__(self, graph, mode, lr, lac, prc, seed, reference: TrainModel):
+        import tempfile
+
+        from codegen.train.hostrun import HostTrainer
+
+        self.reference = reference
+        self.work = tempfile.TemporaryDirectory(prefix="tinysyn-train-")
+        self.c = HostTrainer(TrainModel(graph, mode, lr=lr, lac=lac, prc=prc, seed=seed), Path(self.work.name), seed)
+        self.ram_bytes = self.c.plan.arena_bytes + self.c.param_bytes
+        self.mismatch: str | None = None
+        self.steps = 0
+
+    def __call__(self, x, label):
+        from codegen.train.intmath import TrainingOverflow
+
+        t = self.steps
+        self.steps += 1
+        try:
+            loss = self.reference.step(x, label)
+        except TrainingOverflow:
+            status, _, _ = self.c.step(x.data, x.exp, label)
+            if status == 0 and self.mismatch is None:
+                self.mismatch = f"step {t}: the reference diverged, the C did not"
+            raise
+        status, c_loss, layer = self.c.step(x.data, x.exp, label)
+        if self.mismatch is None:
+            if status != 0:
+                self.mismatch = f"step {t}: the C failed (status {status}, layer {layer}), the reference did not"
+            elif c_loss != loss:
+                self.mismatch = f"step {t}: loss {c_loss} in C, {loss} in the reference"
+            else:
+                self.mismatch = _compare(self.reference.params, self.c.params(), t)
+        return loss
+
+
+def _compare(ref, got, step) -> str | None:
+    for i, p in ref.items():
+        q = got[i]
+        same = np.array_equal(p.w, q.w) and p.w_exp == q.w_exp and np.array_equal(p.b, q.b)
+        if p.mu is not None:
+            same = same and np.array_equal(p.mu, q.mu) and np.array_equal(p.off, q.off)
+        if not same:
+            return f"step {step}: layer {i} parameters differ"
+    return None

@@ -45,6 +45,10 @@ class HostTrainer:
         self.ffi.cdef(CDEF % {"p": prefix})
         self.lib = self.ffi.dlopen(str(build_shared(gen_dir, gen_dir / "build" / f"lib{prefix}-{digest}.so")))
         self._fn("init")(seed & 0xFFFFFFFF)
+        # RAM outside the arena: trained parameters, and the LAC gradient sums (two int64 per channel)
+        self.param_bytes = sum(p.w.size + 4 * p.b.size + 4 + (6 * p.b.size if p.mu is not None else 0)
+                               for p in model.params.values())
+        self.param_bytes += 16 * max([p.b.size for p in model.params.values() if p.mu is not None] + [1])
 
     def _fn(self, name):
         return getattr(self.lib, f"{self.prefix}_{name}")

@@ -50,3 +50,14 @@ def test_bad_requests_are_one_line_errors():
     assert r.exit_code == 4 and "last:0" in r.output
     r = run("no/such.tflite", "--steps", "1")
     assert r.exit_code != 0 and r.output.count("tinysyn: error:") == 1
+
+
+def test_host_c_backend_checks_every_step(tmp_path):
+    out = tmp_path / "r.json"
+    r = run("builtin:digits-cnn", "--backend", "host-c", "--steps", "40", "--update", "last:2", "--json", str(out))
+    assert r.exit_code == 0, r.output
+    report = json.loads(out.read_text())
+    assert report["backend"] == "host-c" and report["bit_exact"] is True and report["first_mismatch"] is None
+    assert 1000 < report["peak_ram_bytes"] < 20000
+    r = run("builtin:digits-cnn", "--backend", "host-c", "--mode", "fp32", "--steps", "1")
+    assert r.exit_code == 3 and r.output.count("tinysyn: error:") == 1
