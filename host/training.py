@@ -6,6 +6,7 @@ slices) run the same steps and are compared with it step by step.
 from __future__ import annotations
 
 import io
+import tempfile
 import time
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from codegen.frontends.tflite import load
 from codegen.train import builtin
 from codegen.train import data as datasets
 from codegen.train.graph import build
+from codegen.train.hostrun import HostTrainer, compare_params
+from codegen.train.intmath import TrainingOverflow
 from codegen.train.model import TrainModel
 from codegen.train.trainer import accuracy, loss_value, train
 
@@ -131,20 +134,14 @@ class _HostCheck:
     """A step function that runs the generated C beside the reference and compares them after every step."""
 
     def __init__(self, graph, mode, lr, lac, prc, seed, reference: TrainModel):
-        import tempfile
-
-        from codegen.train.hostrun import HostTrainer
-
         self.reference = reference
         self.work = tempfile.TemporaryDirectory(prefix="tinysyn-train-")
         self.c = HostTrainer(TrainModel(graph, mode, lr=lr, lac=lac, prc=prc, seed=seed), Path(self.work.name), seed)
-        self.ram_bytes = self.c.plan.arena_bytes + self.c.param_bytes
+        self.ram_bytes = self.c.plan.arena_bytes + self.c.static_bytes
         self.mismatch: str | None = None
         self.steps = 0
 
     def __call__(self, x, label):
-        from codegen.train.intmath import TrainingOverflow
-
         t = self.steps
         self.steps += 1
         try:
@@ -161,16 +158,6 @@ class _HostCheck:
             elif c_loss != loss:
                 self.mismatch = f"step {t}: loss {c_loss} in C, {loss} in the reference"
             else:
-                self.mismatch = _compare(self.reference.params, self.c.params(), t)
+                self.mismatch = compare_params(self.reference.params, self.c.params(), f"step {t}")
         return loss
 
-
-def _compare(ref, got, step) -> str | None:
-    for i, p in ref.items():
-        q = got[i]
-        same = np.array_equal(p.w, q.w) and p.w_exp == q.w_exp and np.array_equal(p.b, q.b)
-        if p.mu is not None:
-            same = same and np.array_equal(p.mu, q.mu) and np.array_equal(p.off, q.off)
-        if not same:
-            return f"step {step}: layer {i} parameters differ"
-    return None

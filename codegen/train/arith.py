@@ -71,6 +71,17 @@ def _relu_mask(y: np.ndarray, activation: str, six) -> np.ndarray:
     return mask
 
 
+def _pool_reciprocal(taps: np.ndarray) -> np.ndarray:
+    """round(2^23 / taps) per output pixel, as a column to scale [pixels, channels]."""
+    return np.floor((1 << POOL_FRAC) / taps + 0.5).astype(np.int64)[:, None]
+
+
+def _aligned_sum(a: Value, b: Value) -> tuple[np.ndarray, int]:
+    """a + b at the finer of the two exponents (exact left shifts)."""
+    exp = min(a.exp, b.exp)
+    return (a.data.astype(np.int64) << (a.exp - exp)) + (b.data.astype(np.int64) << (b.exp - exp)), exp
+
+
 class Int8:
     """Octo int8 training: int8 tensors with power-of-two exponents, int32 sums, SR."""
 
@@ -115,6 +126,11 @@ class Int8:
             acc = np.minimum(acc, shift_round(np.int64(6), exp))
         return acc
 
+    def _activation_out(self, acc, exp: int, layer) -> Value:
+        """Activation, the int32 check, then dynamic quantization (SR while training)."""
+        acc = check_int32(self._activate(acc, exp, layer.activation), f"{layer.where} output")
+        return Value(*quantize(acc, exp, self._stream()))
+
     def output(self, acc, exp: int, layer, p: Params | None) -> Value:
         """Bias, LAC compensation, activation, then dynamic quantization with SR."""
         if p is not None:
@@ -123,20 +139,13 @@ class Int8:
             acc = acc + shift_round(p.b, exp - BIAS_EXP)
             if p.mu is not None:
                 acc = acc + shift_round(acc * p.mu, MU_FRAC) + shift_round(p.off, exp - BIAS_EXP)
-        acc = check_int32(self._activate(acc, exp, layer.activation), f"{layer.where} output")
-        return Value(*quantize(acc, exp, self._stream()))
+        return self._activation_out(acc, exp, layer)
 
     def average(self, sums, exp: int, taps: np.ndarray, layer) -> Value:
-        recip = np.floor((1 << POOL_FRAC) / taps + 0.5).astype(np.int64)
-        acc = sums.astype(np.int64) * recip[:, None]
-        acc = check_int32(self._activate(acc, exp - POOL_FRAC, layer.activation), f"{layer.where} output")
-        return Value(*quantize(acc, exp - POOL_FRAC, self._stream()))
+        return self._activation_out(sums.astype(np.int64) * _pool_reciprocal(taps), exp - POOL_FRAC, layer)
 
     def add(self, a: Value, b: Value, layer) -> Value:
-        exp = min(a.exp, b.exp)
-        acc = (a.data.astype(np.int64) << (a.exp - exp)) + (b.data.astype(np.int64) << (b.exp - exp))
-        acc = check_int32(self._activate(acc, exp, layer.activation), f"{layer.where} output")
-        return Value(*quantize(acc, exp, self._stream()))
+        return self._activation_out(*_aligned_sum(a, b), layer)
 
     def maximum(self, cols, valid, exp: int) -> Value:
         return Value(np.where(valid[..., None], cols, -Q_MAX).max(axis=1).astype(np.int8), exp)
@@ -192,13 +201,11 @@ class Int8:
             p.off = check_int32(off, f"{layer.where} LAC offset")
 
     def merge(self, a: Value, b: Value) -> Value:
-        exp = min(a.exp, b.exp)
-        return self.gradient((a.data.astype(np.int64) << (a.exp - exp)) + (b.data.astype(np.int64) << (b.exp - exp)), exp)
+        return self.gradient(*_aligned_sum(a, b))
 
     def scaled(self, g: Value, taps: np.ndarray) -> tuple[np.ndarray, int]:
         """Average pool backward: each output gradient times round(2^23 / taps)."""
-        recip = np.floor((1 << POOL_FRAC) / taps + 0.5).astype(np.int64)
-        return g.data.astype(np.int64) * recip[:, None], g.exp - POOL_FRAC
+        return g.data.astype(np.int64) * _pool_reciprocal(taps), g.exp - POOL_FRAC
 
 
 class Fp32:

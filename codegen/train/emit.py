@@ -94,6 +94,19 @@ def plan(graph: TrainGraph) -> TrainPlan:
     return TrainPlan(arena, activation, gradient, scratch.offset, scratch_words, saved)
 
 
+def static_ram_bytes(model: TrainModel) -> int:
+    """RAM the step needs outside its arena: trained parameters (int8 weights, int32 bias and
+    exponent, int16 mu and int32 offset with LAC) and the LAC gradient sums (two int64 per channel)."""
+    params = model.params.values()
+    total = sum(p.w.size + 4 * p.b.size + 4 + (6 * p.b.size if p.mu is not None else 0) for p in params)
+    return total + 16 * lac_channels(model)
+
+
+def lac_channels(model: TrainModel) -> int:
+    """The widest LAC layer: the size of the step's dmu and doffset arrays."""
+    return max([p.b.size for p in model.params.values() if p.mu is not None] + [1])
+
+
 def _check_supported(graph: TrainGraph) -> None:
     for l in graph.layers:
         allowed = C_BACKWARD if l.index >= graph.first_backward else C_FORWARD
@@ -209,7 +222,7 @@ def render(model: TrainModel, prefix: str = "train", target: str = "host") -> tu
         "windows": {l.index: _window(l) for l in graph.layers if l.window is not None},
         "weighted": weighted,
         "num_layers": len(graph.layers),
-        "lac_channels": max([w["channels"] for w in weighted if w["lac"]] + [1]),
+        "lac_channels": lac_channels(model),
         "tensors": tensors,
         "gradients": sorted(tp.gradient),
         "input_offset": tp.activation[graph.input],
@@ -222,7 +235,7 @@ def render(model: TrainModel, prefix: str = "train", target: str = "host") -> tu
         "lr_q": model.ar.lr_q,
         "decay_q": model.ar.decay_q,
         "prc_z": model.ar.prc_z,
-        "param_bytes": sum(w["w"].size + 4 * w["b"].size + 4 + (6 * w["channels"] if w["lac"] else 0) for w in weighted),
+        "static_bytes": static_ram_bytes(model),
     }
     files = {
         "tsn_train.h": env.get_template("train/tsn_train.h.j2").render(context),

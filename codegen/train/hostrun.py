@@ -17,7 +17,7 @@ from ..build import build_runner, build_shared
 from ..emit.c import environment
 from ..hostrun import run_sanitized_exe
 from .arith import Params
-from .emit import TrainPlan, write
+from .emit import TrainPlan, static_ram_bytes, write
 from .model import TrainModel
 
 CDEF = """
@@ -45,10 +45,7 @@ class HostTrainer:
         self.ffi.cdef(CDEF % {"p": prefix})
         self.lib = self.ffi.dlopen(str(build_shared(gen_dir, gen_dir / "build" / f"lib{prefix}-{digest}.so")))
         self._fn("init")(seed & 0xFFFFFFFF)
-        # RAM outside the arena: trained parameters, and the LAC gradient sums (two int64 per channel)
-        self.param_bytes = sum(p.w.size + 4 * p.b.size + 4 + (6 * p.b.size if p.mu is not None else 0)
-                               for p in model.params.values())
-        self.param_bytes += 16 * max([p.b.size for p in model.params.values() if p.mu is not None] + [1])
+        self.static_bytes = static_ram_bytes(model)
 
     def _fn(self, name):
         return getattr(self.lib, f"{self.prefix}_{name}")
@@ -79,6 +76,20 @@ class HostTrainer:
             out[i] = Params(w, b, int(layer.weights_exp[0]), mu, off)
         return out
 
+
+
+def compare_params(ref: dict[int, Params], got: dict[int, Params], when: str) -> str | None:
+    """None if every parameter is the same integer on both sides, else what differs first."""
+    for i, p in ref.items():
+        q = got[i]
+        if not (np.array_equal(p.w, q.w) and p.w_exp == q.w_exp):
+            return f"{when}: layer {i} weights differ"
+        if not np.array_equal(p.b, q.b):
+            return f"{when}: layer {i} bias differs"
+        if (p.mu is None) != (q.mu is None) or (
+                p.mu is not None and not (np.array_equal(p.mu, q.mu) and np.array_equal(p.off, q.off))):
+            return f"{when}: layer {i} LAC parameters differ"
+    return None
 
 def run_sanitized(model: TrainModel, gen_dir: Path, seed: int, samples: np.ndarray, exp: int,
                   labels: np.ndarray, prefix: str = "train") -> tuple[np.ndarray, np.ndarray]:

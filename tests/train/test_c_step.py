@@ -1,14 +1,13 @@
 """The generated int8 training step against the NumPy reference: identical integers after every step."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from codegen.build import build_cortex_m4
 from codegen.train import builtin, emit
 from codegen.train import data as datasets
 from codegen.train.graph import build
-from codegen.train.hostrun import HostTrainer, run_sanitized
+from codegen.train.hostrun import HostTrainer, compare_params, run_sanitized
 from codegen.train.intmath import TrainingOverflow
 from codegen.train.model import TrainModel
 from codegen.train.trainer import sample_order
@@ -23,14 +22,8 @@ def stream(graph, steps, seed=1):
 
 
 def assert_same_params(ref, got, step):
-    for i, p in ref.items():
-        q = got[i]
-        where = f"step {step}, layer {i}"
-        assert np.array_equal(p.w, q.w) and p.w_exp == q.w_exp, f"{where}: weights"
-        assert np.array_equal(p.b, q.b), f"{where}: bias"
-        assert (p.mu is None) == (q.mu is None), f"{where}: LAC presence"
-        if p.mu is not None:
-            assert np.array_equal(p.mu, q.mu) and np.array_equal(p.off, q.off), f"{where}: LAC"
+    mismatch = compare_params(ref, got, f"step {step}")
+    assert mismatch is None, mismatch
 
 
 @pytest.mark.parametrize("update,lac,prc", [("all", True, True), ("all", False, False), ("all", True, False),
