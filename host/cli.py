@@ -273,10 +273,6 @@ def flash(image, port, baud, protocol, no_boot, retries, timeout, quiet):
                f"{result.elapsed_s:.2f} s, {result.wire.retries} retries")
 
 
-if __name__ == "__main__":
-    main()
-
-
 @main.command()
 @click.argument("model")
 @click.option("--dataset", type=click.Choice(["digits"]), default="digits", show_default=True,
@@ -291,7 +287,10 @@ if __name__ == "__main__":
               help="Where the steps run: numpy (the reference) or host-c (the generated C, int8, checked "
                    "against the reference after every step).")
 @click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True, help="SGD steps, one sample each.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True, help="Learning rate.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True,
+              help="Starting learning rate (held as a Q16 integer).")
+@click.option("--schedule", type=click.Choice(["step", "constant"]), default="step", show_default=True,
+              help="step: the rate drops to 1/4 at half the steps and to 1/16 at three quarters; constant: no decay.")
 @click.option("--seed", type=int, default=1, show_default=True,
               help="Seeds the builtin model's weights, the sample order and the stochastic rounding stream.")
 @click.option("--eval-every", type=click.IntRange(min=0), default=0, help="Also measure test accuracy every K steps.")
@@ -301,8 +300,8 @@ if __name__ == "__main__":
               help="Write the trained (last good) weights as .npz.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @_fail_cleanly
-def train(model, dataset, mode, no_lac, no_prc, update, backend, steps, lr, seed, eval_every, json_path, plot_path,
-          weights_path, quiet):
+def train(model, dataset, mode, no_lac, no_prc, update, backend, steps, lr, schedule, seed, eval_every, json_path,
+          plot_path, weights_path, quiet):
     """Train MODEL (a .tflite or builtin:digits-cnn) with int8 or fp32 SGD; report loss and accuracy."""
     from tqdm import tqdm
 
@@ -315,8 +314,9 @@ def train(model, dataset, mode, no_lac, no_prc, update, backend, steps, lr, seed
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{loss:.3f}")
 
-        report, tm = training.run(model, dataset, mode, not no_lac, not no_prc, update, backend, steps, lr, seed,
-                                  eval_every, progress)
+        report, tm = training.run(model, dataset, mode=mode, lac=not no_lac, prc=not no_prc, update=update,
+                                  backend=backend, steps=steps, lr=lr, schedule=schedule, seed=seed,
+                                  eval_every=eval_every, progress=progress)
     if json_path:
         write_json(report, Path(json_path))
     if plot_path:
@@ -336,3 +336,7 @@ def train(model, dataset, mode, no_lac, no_prc, update, backend, steps, lr, seed
         click.echo(f"tinysyn: error: training diverged at {report['diverged']} "
                    f"(kept the weights after {report['steps_done']} good steps)", err=True)
         sys.exit(9)
+
+
+if __name__ == "__main__":
+    main()

@@ -32,15 +32,15 @@ def load_graph(model: str, seed: int):
 
 
 def run(model: str, dataset: str = "digits", mode: str = "int8", lac: bool = True, prc: bool = True,
-        update: str = "all", backend: str = "numpy", steps: int = 100, lr: float = DEFAULT_LR, seed: int = 1,
-        eval_every: int = 0, progress=None) -> tuple[dict, TrainModel]:
+        update: str = "all", backend: str = "numpy", steps: int = 100, lr: float = DEFAULT_LR,
+        schedule: str = "step", seed: int = 1, eval_every: int = 0, progress=None) -> tuple[dict, TrainModel]:
     """Train; returns the JSON report and the model holding the last good weights."""
     graph = build(load_graph(model, seed), update)
     tm = TrainModel(graph, mode, lr=lr, lac=lac, prc=prc, seed=seed)
     data = datasets.load(dataset, graph.input_shape, graph.classes)
     check = _HostCheck(graph, mode, lr, lac, prc, seed, tm) if backend == "host-c" else None
     start = time.monotonic()
-    result = train(tm, data, steps, seed, eval_every, step_fn=check, progress=progress)
+    result = train(tm, data, steps, seed, eval_every, backend=check, progress=progress, schedule=schedule)
     seconds = time.monotonic() - start
     report = {
         "model": model,
@@ -52,6 +52,8 @@ def run(model: str, dataset: str = "digits", mode: str = "int8", lac: bool = Tru
         "lac": lac if mode == "int8" else None,
         "prc": prc if mode == "int8" else None,
         "lr": lr,
+        "lr_q16": tm.base_lr_q,
+        "schedule": schedule,
         "seed": seed,
         "steps": steps,
         "steps_done": result.steps_done,
@@ -131,7 +133,7 @@ def write_plot(report: dict, path: Path, window: int = 50) -> None:
 
 
 class _HostCheck:
-    """A step function that runs the generated C beside the reference and compares them after every step."""
+    """A backend that runs the generated C beside the reference and compares them after every step."""
 
     def __init__(self, graph, mode, lr, lac, prc, seed, reference: TrainModel):
         self.reference = reference
@@ -141,7 +143,11 @@ class _HostCheck:
         self.mismatch: str | None = None
         self.steps = 0
 
-    def __call__(self, x, label):
+    def set_lr(self, lr_q: int) -> None:
+        self.reference.set_lr(lr_q)
+        self.c.set_lr(lr_q)
+
+    def step(self, x, label):
         t = self.steps
         self.steps += 1
         try:

@@ -35,10 +35,18 @@ POOL_FRAC = 23  # average pool multiplies by round(2^23 / taps)
 WEIGHT_GROW_BELOW = 32  # re-range int8 weights whose max |q| fell under this
 WEIGHT_EXP_LIMIT = 4  # int8 weights with exponent above this (|w| > 2^11) mean divergence
 PRC_Z = 6  # PRC: clip backward tensors at 6 x mean |value|
-LAC_DECAY = 1e-2  # L2 penalty on the LAC parameters (a weight decay per step of lr * decay)
+LAC_DECAY_DIV = 100  # L2 penalty on the LAC parameters: a weight decay per step of lr / 100
 LAC_LR_SHIFT = 3  # LAC learns at lr / 8: it trims the layer's error, it must not outrun the weights
 MU_LIMIT = 1 << (MU_FRAC - 2)  # |mu| <= 1/4: a compensation, never a gain that could mute a channel
 FP32_WEIGHT_LIMIT = 1e4
+
+
+def lr_q16(lr: float) -> int:
+    """A learning rate as the Q16 integer both arithmetics and the C step use."""
+    q = int(np.floor(lr * (1 << LR_FRAC) + 0.5))
+    if not 1 <= q <= INT32_MAX:
+        raise InputError(f"learning rate {lr} is outside what a Q16 integer holds (2^-16 .. 2^15)")
+    return q
 
 
 @dataclass
@@ -88,14 +96,16 @@ class Int8:
     name = "int8"
 
     def __init__(self, lr: float, lac: bool = True, prc: bool = True, seed: int = 1):
-        self.lr_q = int(np.floor(lr * (1 << LR_FRAC) + 0.5))
-        if not 1 <= self.lr_q <= INT32_MAX:
-            raise InputError(f"learning rate {lr} is outside what a Q16 integer holds (2^-16 .. 2^15)")
-        self.decay_q = int(np.floor(lr * LAC_DECAY * (1 << 16) + 0.5))
+        self.set_lr(lr_q16(lr))
         self.lac, self.prc = lac, prc
         self.prc_z = PRC_Z if prc else 0
         self.rng = XorShift32(seed)
         self.training = True
+
+    def set_lr(self, lr_q: int) -> None:
+        """The learning rate as a Q16 integer (a schedule changes it between steps); LAC's decay follows it."""
+        self.lr_q = lr_q
+        self.decay_q = (lr_q + LAC_DECAY_DIV // 2) // LAC_DECAY_DIV
 
     # -- parameters -------------------------------------------------------
     def init_params(self, layer) -> Params:
@@ -214,8 +224,13 @@ class Fp32:
     name = "fp32"
 
     def __init__(self, lr: float, **_ignored):
-        self.lr = np.float32(lr)
+        self.set_lr(lr_q16(lr))
         self.training = True
+
+    def set_lr(self, lr_q: int) -> None:
+        """The same Q16 learning rate as int8, so both follow one schedule exactly."""
+        self.lr_q = lr_q
+        self.lr = np.float32(lr_q / (1 << LR_FRAC))
 
     def init_params(self, layer) -> Params:
         return Params(layer.weights.astype(np.float32), layer.bias.astype(np.float32))

@@ -18,13 +18,14 @@ from .. import __version__
 from ..emit.c import environment, write_files
 from ..errors import UnsupportedError
 from ..passes.plan import Buffer, place
-from . import arith, intmath
+from . import arith, intmath, state
 from .graph import WEIGHTED, Layer, TrainGraph
 from .model import TrainModel
 
 ACTIVATION_CODES = {"NONE": "TSN_TRAIN_ACT_NONE", "RELU": "TSN_TRAIN_ACT_RELU", "RELU6": "TSN_TRAIN_ACT_RELU6"}
 C_BACKWARD = ("conv", "dwconv", "fc", "avgpool", "reshape")  # what the C step can run backward
 C_FORWARD = (*C_BACKWARD, "maxpool", "add")
+_C_STATE = {"w": "weights_{i}", "w_exp": "&weights_{i}_exp", "b": "bias_{i}", "mu": "mu_{i}", "off": "offset_{i}"}
 
 
 @dataclass
@@ -210,7 +211,7 @@ def render(model: TrainModel, prefix: str = "train", target: str = "host") -> tu
     common = {"version": __version__, "source_name": Path(graph.source).name, "model_hash": graph.meta.get("sha256", ""),
               "prefix": prefix, "PREFIX": prefix.upper(), "target": target}
     consts = {k: getattr(intmath, k) if hasattr(intmath, k) else getattr(arith, k)
-              for k in ("Q_MAX", "MAX_SHIFT", "LR_FRAC", "BIAS_EXP", "MU_FRAC", "MU_LIMIT", "LAC_LR_SHIFT",
+              for k in ("Q_MAX", "MAX_SHIFT", "LR_FRAC", "BIAS_EXP", "MU_FRAC", "MU_LIMIT", "LAC_LR_SHIFT", "LAC_DECAY_DIV",
                         "POOL_FRAC", "WEIGHT_GROW_BELOW", "WEIGHT_EXP_LIMIT", "PROB_FRAC", "EXP_INPUT_FRAC",
                         "LN2_Q16")}
     context = {
@@ -233,9 +234,9 @@ def render(model: TrainModel, prefix: str = "train", target: str = "host") -> tu
         "loss": loss,
         "backward": bwd,
         "lr_q": model.ar.lr_q,
-        "decay_q": model.ar.decay_q,
         "prc_z": model.ar.prc_z,
         "static_bytes": static_ram_bytes(model),
+        "blocks": [(_C_STATE[b.field].format(i=b.layer), b.nbytes) for b in state.layout(model)],
     }
     files = {
         "tsn_train.h": env.get_template("train/tsn_train.h.j2").render(context),

@@ -16,20 +16,19 @@ from .. import __version__
 from ..build import build_runner, build_shared
 from ..emit.c import environment
 from ..hostrun import run_sanitized_exe
+from . import state
 from .arith import Params
 from .emit import TrainPlan, static_ram_bytes, write
 from .model import TrainModel
 
 CDEF = """
-typedef struct {
-    int8_t *weights; int32_t *weights_exp; int32_t *bias; int16_t *mu; int32_t *offset;
-    int32_t channels; int32_t activation;
-} tsn_train_layer;
+typedef struct { const void *data; int32_t bytes; } tsn_train_block;
 void %(p)s_init(uint32_t seed);
 int32_t %(p)s_step(const int8_t *input, int32_t input_exp, int32_t label, int32_t *loss_q16);
 int32_t %(p)s_predict(const int8_t *input, int32_t input_exp);
 int32_t %(p)s_failed_layer(void);
-const tsn_train_layer *%(p)s_layer(int32_t i);
+void %(p)s_set_lr(int32_t lr_q);
+const tsn_train_block *%(p)s_blocks(void);
 """
 
 STATUS = {1: "a sum overflowed int32", 2: "weights grew past the int8 exponent limit"}
@@ -46,6 +45,7 @@ class HostTrainer:
         self.lib = self.ffi.dlopen(str(build_shared(gen_dir, gen_dir / "build" / f"lib{prefix}-{digest}.so")))
         self._fn("init")(seed & 0xFFFFFFFF)
         self.static_bytes = static_ram_bytes(model)
+        self.blocks = state.layout(model)
 
     def _fn(self, name):
         return getattr(self.lib, f"{self.prefix}_{name}")
@@ -61,21 +61,14 @@ class HostTrainer:
         data = np.ascontiguousarray(q, dtype=np.int8)
         return int(self._fn("predict")(self.ffi.from_buffer("int8_t[]", data), exp))
 
-    def params(self) -> dict[int, Params]:
-        """The board-side parameters in the reference's layout."""
-        out = {}
-        for i, ref in self.model.params.items():
-            layer = self._fn("layer")(i)
-            n, c = ref.w.size, layer.channels
-            w = np.frombuffer(self.ffi.buffer(layer.weights, n), np.int8).reshape(ref.w.shape).copy()
-            b = np.frombuffer(self.ffi.buffer(layer.bias, 4 * c), np.int32).astype(np.int64)
-            mu = off = None
-            if layer.mu != self.ffi.NULL:
-                mu = np.frombuffer(self.ffi.buffer(layer.mu, 2 * c), np.int16).astype(np.int64)
-                off = np.frombuffer(self.ffi.buffer(layer.offset, 4 * c), np.int32).astype(np.int64)
-            out[i] = Params(w, b, int(layer.weights_exp[0]), mu, off)
-        return out
+    def set_lr(self, lr_q: int) -> None:
+        self._fn("set_lr")(lr_q)
 
+    def params(self) -> dict[int, Params]:
+        """The C side's parameters, read through its state blocks, in the reference's layout."""
+        blocks = self._fn("blocks")()
+        data = b"".join(bytes(self.ffi.buffer(blocks[k].data, blocks[k].bytes)) for k in range(len(self.blocks)))
+        return state.decode(self.model, data, "host C")
 
 
 def compare_params(ref: dict[int, Params], got: dict[int, Params], when: str) -> str | None:

@@ -14,12 +14,16 @@ class TrainModel:
         self.graph = graph
         self.ar = ARITHMETICS[mode](**arith_options)
         self.mode = mode
+        self.base_lr_q = self.ar.lr_q  # a schedule's starting rate
         self.geo = {l.index: Patches(l.in_shapes[0], l.out_shape, l.window) for l in graph.layers if l.window}
         self.params: dict[int, Params] = {l.index: self.ar.init_params(l) for l in graph.layers if l.kind in WEIGHTED}
         if mode == "int8":  # frozen layers keep no LAC parameters
             for l in graph.layers:
                 if l.kind in WEIGHTED and not l.trainable:
                     self.params[l.index].mu = self.params[l.index].off = None
+
+    def set_lr(self, lr_q: int) -> None:
+        self.ar.set_lr(lr_q)
 
     def input(self, q: np.ndarray, exp: int) -> Value:
         """A sample given as int8 data with exponent (fp32 takes the same real values)."""

@@ -1,7 +1,9 @@
-"""The training loop: sample order, steps, evaluation and divergence detection.
+"""The training loop: sample order, learning-rate schedule, steps, evaluation and divergence detection.
 
 Samples are visited in epochs, each a permutation of the training split drawn
 from numpy's PCG64 with the run's seed, so every backend sees the same stream.
+The learning rate follows a step decay in Q16 integers (TRAINING.md), handed
+to every backend before the step that first uses it.
 A step that overflows, or a loss that stays far above chance, stops the run
 with a one-line reason; the parameters from before the failing step are kept.
 """
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import TinysynError
+from ..errors import InputError, TinysynError
 from .data import Dataset
 from .intmath import LOSS_FRAC, TrainingOverflow
 from .model import TrainModel
@@ -23,6 +25,18 @@ DIVERGE_FACTOR = 4.0  # running loss above 4 x ln(classes) (chance is 1 x) means
 
 class TrainingDiverged(TrainingOverflow):
     """The loss ran away: reported in one line, last good weights kept."""
+
+
+SCHEDULES = ("step", "constant")
+LR_DECAY_SHIFT = 2  # each decay divides the rate by 4
+
+
+def scheduled_lr(lr_q: int, t: int, steps: int, schedule: str = "step") -> int:
+    """The Q16 learning rate of step t of ``steps``: full, /4 from half-way, /16 from three quarters."""
+    if schedule == "constant":
+        return lr_q
+    phase = (4 * t >= 2 * steps) + (4 * t >= 3 * steps)
+    return max(lr_q >> (LR_DECAY_SHIFT * phase), 1)
 
 
 def sample_order(n: int, steps: int, seed: int) -> np.ndarray:
@@ -64,15 +78,26 @@ def check_loss(model: TrainModel, losses: list) -> None:
 
 
 def train(model: TrainModel, data: Dataset, steps: int, seed: int, eval_every: int = 0,
-          step_fn=None, progress=None) -> TrainResult:
-    """Run ``steps`` SGD steps; ``step_fn(x, label)`` replaces the NumPy step (a C backend)."""
-    step_fn = step_fn or (lambda x, label: model.step(x, label))
+          backend=None, progress=None, schedule: str = "step") -> TrainResult:
+    """Run ``steps`` SGD steps on ``backend`` (default: the NumPy model itself).
+
+    A backend has ``step(x, label) -> loss`` and ``set_lr(lr_q)``; a C backend
+    runs the reference beside itself and compares.
+    """
+    backend = backend or model
+    if schedule not in SCHEDULES:
+        raise InputError(f"unknown learning-rate schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    start_lr = model.base_lr_q
+    lr_q = None
     order = sample_order(len(data.y_train), steps, seed)
     result = TrainResult()
     good = model.snapshot()
     for t, i in enumerate(order):
+        if scheduled_lr(start_lr, t, steps, schedule) != lr_q:
+            lr_q = scheduled_lr(start_lr, t, steps, schedule)
+            backend.set_lr(lr_q)
         try:
-            loss = step_fn(model.input(data.x_train[i], data.exp), int(data.y_train[i]))
+            loss = backend.step(model.input(data.x_train[i], data.exp), int(data.y_train[i]))
             result.losses.append(loss)
             check_loss(model, result.losses)
         except TinysynError as err:

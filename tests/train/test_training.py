@@ -18,7 +18,7 @@ from codegen.train import builtin
 from codegen.train import data as datasets
 from codegen.train.graph import build
 from codegen.train.model import TrainModel
-from codegen.train.trainer import accuracy, train
+from codegen.train.trainer import accuracy, scheduled_lr, train
 
 
 def residual_model(pool="AVERAGE_POOL_2D") -> bytes:
@@ -185,3 +185,19 @@ def test_dataset_split_is_fixed_and_fits_model_inputs():
     assert big.x_train.shape == (1438, 49, 10, 1)
     with pytest.raises(InputError, match="10 classes"):
         datasets.load("digits", (8, 8, 1), 5)
+
+
+def test_step_schedule_quarters_the_rate_at_half_and_three_quarters():
+    rates = [scheduled_lr(6554, t, 8, "step") for t in range(8)]
+    assert rates == [6554] * 4 + [1638] * 2 + [409] * 2
+    assert scheduled_lr(3, 7, 8, "step") == 1  # never zero
+    assert {scheduled_lr(6554, t, 8, "constant") for t in range(8)} == {6554}
+
+
+def test_both_arithmetics_follow_one_q16_rate():
+    graph = build(builtin.load_builtin("builtin:digits-cnn", 1))
+    int8, fp32 = TrainModel(graph, "int8", lr=0.1), TrainModel(graph, "fp32", lr=0.1)
+    assert int8.ar.lr_q == fp32.ar.lr_q == 6554
+    int8.set_lr(1638)
+    fp32.set_lr(1638)
+    assert int8.ar.decay_q == 16 and fp32.ar.lr == np.float32(1638 / 65536)
