@@ -283,9 +283,13 @@ def flash(image, port, baud, protocol, no_boot, retries, timeout, quiet):
 @click.option("--no-prc", is_flag=True, help="int8 without parameterized range clipping of backward tensors.")
 @click.option("--update", default="all", show_default=True,
               help="Layers to train: all, last:N (the last N weighted layers) or indices like 2,5.")
-@click.option("--backend", type=click.Choice(["numpy", "host-c"]), default="numpy", show_default=True,
-              help="Where the steps run: numpy (the reference) or host-c (the generated C, int8, checked "
-                   "against the reference after every step).")
+@click.option("--backend", type=click.Choice(["numpy", "host-c", "qemu-mps2-an386", "nucleo-l4r5zi"]),
+              default="numpy", show_default=True,
+              help="Where the steps run: numpy (the reference), host-c (the generated C compiled here) or a board "
+                   "(the training app, flashed over serial; the emulator unless --port). Every backend but numpy "
+                   "is checked against the reference after every step.")
+@click.option("--port", default=None, help="Serial port or pyserial URL of a board already running the "
+              "tinysyn bootloader (board backends).")
 @click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True, help="SGD steps, one sample each.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True,
               help="Starting learning rate (held as a Q16 integer).")
@@ -300,8 +304,8 @@ def flash(image, port, baud, protocol, no_boot, retries, timeout, quiet):
               help="Write the trained (last good) weights as .npz.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @_fail_cleanly
-def train(model, dataset, mode, no_lac, no_prc, update, backend, steps, lr, schedule, seed, eval_every, json_path,
-          plot_path, weights_path, quiet):
+def train(model, dataset, mode, no_lac, no_prc, update, backend, port, steps, lr, schedule, seed, eval_every,
+          json_path, plot_path, weights_path, quiet):
     """Train MODEL (a .tflite or builtin:digits-cnn) with int8 or fp32 SGD; report loss and accuracy."""
     from tqdm import tqdm
 
@@ -316,7 +320,7 @@ def train(model, dataset, mode, no_lac, no_prc, update, backend, steps, lr, sche
 
         report, tm = training.run(model, dataset, mode=mode, lac=not no_lac, prc=not no_prc, update=update,
                                   backend=backend, steps=steps, lr=lr, schedule=schedule, seed=seed,
-                                  eval_every=eval_every, progress=progress)
+                                  eval_every=eval_every, progress=progress, port=port)
     if json_path:
         write_json(report, Path(json_path))
     if plot_path:
@@ -331,9 +335,12 @@ def train(model, dataset, mode, no_lac, no_prc, update, backend, steps, lr, sche
                f"loss {sum(tail) / max(len(tail), 1):.4f} (mean of last {len(tail)}), "
                f"test accuracy {report['test_accuracy']:.4f}")
     if report["bit_exact"] is not None:
-        click.echo(f"bit-exact with the NumPy reference after every step; planned RAM {report['peak_ram_bytes']:,} B")
+        cost = (f", {report['instructions_per_step']:,} instructions per step"
+                if report["instructions_per_step"] else "")
+        click.echo(f"bit-exact with the NumPy reference after every step; peak RAM {report['peak_ram_bytes']:,} B"
+                   f"{cost}")
     if report["diverged"]:
-        click.echo(f"tinysyn: error: training diverged at {report['diverged']} "
+        click.echo(f"tinysyn: error: training stopped at {report['diverged']} "
                    f"(kept the weights after {report['steps_done']} good steps)", err=True)
         sys.exit(9)
 

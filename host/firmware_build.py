@@ -6,8 +6,9 @@
     elf_sizes(elf)             # {"flash_bytes": ..., "static_ram_bytes": ..., ...}
     board_memory("nucleo-l4r5zi")["app_max_bytes"]
 
-Sources come from firmware/boards/<board>/, firmware/common/ and firmware/apps/<app>/
-(every *.c there) and every *.c in the model directory; the bootloader's from
+Sources come from firmware/boards/<board>/, firmware/common/, the app's libraries in
+firmware/lib/ (APP_LIBS) and firmware/apps/<app>/ (every *.c there) and every *.c in
+the model directory; the bootloader's from
 firmware/bootloader/ instead of an app and a model. Linking uses one of the image
 scripts in firmware/common (image_standalone.ld, image_app.ld, image_boot.ld),
 which include the board's memory.ld (its memory map and the flash layout of
@@ -23,9 +24,9 @@ import operator
 import os
 import re
 import shutil
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from codegen.build import CORTEX_M4_CC, CORTEX_M4F_CPU, c_sources, run_compiler
 from codegen.errors import BuildError
@@ -34,6 +35,15 @@ FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
 BOARDS_DIR = FIRMWARE_DIR / "boards"
 COMMON_DIR = FIRMWARE_DIR / "common"
 BOOTLOADER_DIR = FIRMWARE_DIR / "bootloader"
+LIB_DIR = FIRMWARE_DIR / "lib"
+
+#: The app-level libraries (firmware/lib/<name>) each app links: the command console of the
+#: serial apps, the traced layer-by-layer runtime of the inference apps.
+APP_LIBS = {
+    "dut": ("console", "runtime"),
+    "bench": ("runtime",),
+    "train": ("console",),
+}
 
 CC = CORTEX_M4_CC
 
@@ -122,18 +132,22 @@ def build_firmware(
         raise FirmwareBuildError(f"unknown image kind {image!r}; known: {', '.join(IMAGE_SCRIPTS)}")
     board_dir = _board_dir(board)
     app_dir = FIRMWARE_DIR / "apps" / app
-    for directory in (app_dir, model_dir):
+    if app not in APP_LIBS:
+        raise FirmwareBuildError(f"unknown app {app!r}; known: {', '.join(APP_LIBS)}")
+    lib_dirs = [LIB_DIR / name for name in APP_LIBS[app]]
+    for directory in (app_dir, model_dir, *lib_dirs):
         if not directory.is_dir():
             raise FirmwareBuildError(f"no such directory: {directory}")
     parts = {
         "model": c_sources(model_dir),
         "board": c_sources(board_dir),
         "common": c_sources(COMMON_DIR),
+        **{f"lib-{d.name}": c_sources(d) for d in lib_dirs},
         "app": c_sources(app_dir),
     }
     if not parts["model"]:
         raise FirmwareBuildError(f"no C sources in model directory {model_dir}")
-    return _build(board, parts, [model_dir, board_dir, COMMON_DIR, app_dir], IMAGE_SCRIPTS[image],
+    return _build(board, parts, [model_dir, board_dir, COMMON_DIR, *lib_dirs, app_dir], IMAGE_SCRIPTS[image],
                   Path(out_dir), app, tuple(extra_cflags), tuple(extra_ldflags))
 
 

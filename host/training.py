@@ -5,6 +5,7 @@ slices) run the same steps and are compared with it step by step.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import tempfile
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from codegen.errors import InputError
 from codegen.frontends.tflite import load
 from codegen.train import builtin
 from codegen.train import data as datasets
@@ -21,9 +23,11 @@ from codegen.train.intmath import TrainingOverflow
 from codegen.train.model import TrainModel
 from codegen.train.trainer import accuracy, loss_value, train
 
+from .board_training import BoardTrainer
+from .firmware_build import BOARDS
 from .report import write_atomically
 
-BACKENDS = ("numpy", "host-c")
+BACKENDS = ("numpy", "host-c", *BOARDS)
 DEFAULT_LR = 0.1
 
 
@@ -33,15 +37,36 @@ def load_graph(model: str, seed: int):
 
 def run(model: str, dataset: str = "digits", mode: str = "int8", lac: bool = True, prc: bool = True,
         update: str = "all", backend: str = "numpy", steps: int = 100, lr: float = DEFAULT_LR,
-        schedule: str = "step", seed: int = 1, eval_every: int = 0, progress=None) -> tuple[dict, TrainModel]:
-    """Train; returns the JSON report and the model holding the last good weights."""
+        schedule: str = "step", seed: int = 1, eval_every: int = 0, progress=None, port: str | None = None,
+        work: Path | None = None, full_every: int = 0) -> tuple[dict, TrainModel]:
+    """Train; returns the JSON report and the model holding the last good weights.
+
+    backend: numpy (the reference alone), host-c (the generated step compiled
+    here) or a board name (the training app on that board: the emulator, or
+    the board at ``port``; built under ``work``). Other backends than numpy run
+    beside the reference and are compared with it after every step
+    (``full_every``: also read the board's whole state back every N steps).
+    """
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     graph = build(load_graph(model, seed), update)
     tm = TrainModel(graph, mode, lr=lr, lac=lac, prc=prc, seed=seed)
     data = datasets.load(dataset, graph.input_shape, graph.classes)
-    check = _HostCheck(graph, mode, lr, lac, prc, seed, tm) if backend == "host-c" else None
-    start = time.monotonic()
-    result = train(tm, data, steps, seed, eval_every, backend=check, progress=progress, schedule=schedule)
-    seconds = time.monotonic() - start
+    with contextlib.ExitStack() as stack:
+        if backend == "host-c":
+            check = _HostCheck(graph, mode, lr, lac, prc, seed, tm)
+        elif backend in BOARDS:
+            scratch = work or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tinysyn-train-")))
+            check = stack.enter_context(BoardTrainer(tm, backend, seed, Path(scratch), port, full_every))
+        else:
+            check = None
+        start = time.monotonic()
+        result = train(tm, data, steps, seed, eval_every, backend=check, progress=progress, schedule=schedule)
+        seconds = time.monotonic() - start
+        board = None
+        if isinstance(check, BoardTrainer):
+            check.verify_final()
+            board = check.report()
     report = {
         "model": model,
         "dataset": dataset,
@@ -62,8 +87,10 @@ def run(model: str, dataset: str = "digits", mode: str = "int8", lac: bool = Tru
         "accuracy_checkpoints": [{"step": s, "test_accuracy": a} for s, a in result.checkpoints],
         "bit_exact": None if check is None else check.mismatch is None,
         "first_mismatch": None if check is None else check.mismatch,
-        "peak_ram_bytes": None if check is None else check.ram_bytes,  # planned; the board adds its stack
-        "instructions_per_step": None,  # on the emulated board
+        # planned arena + parameters; on a board plus the stack high-water it measured
+        "peak_ram_bytes": board["peak_ram_bytes"] if board else None if check is None else check.ram_bytes,
+        "instructions_per_step": board["instructions_per_step"] if board else None,  # emulated board
+        "board": board["board"] if board else None,
         "diverged": result.diverged,
         "train_seconds": round(seconds, 3),
         "train_samples": len(data.y_train),
@@ -147,17 +174,17 @@ class _HostCheck:
         self.reference.set_lr(lr_q)
         self.c.set_lr(lr_q)
 
-    def step(self, x, label):
+    def step(self, q, exp, label):
         t = self.steps
         self.steps += 1
         try:
-            loss = self.reference.step(x, label)
+            loss = self.reference.step(q, exp, label)
         except TrainingOverflow:
-            status, _, _ = self.c.step(x.data, x.exp, label)
+            status, _, _ = self.c.step(q, exp, label)
             if status == 0 and self.mismatch is None:
                 self.mismatch = f"step {t}: the reference diverged, the C did not"
             raise
-        status, c_loss, layer = self.c.step(x.data, x.exp, label)
+        status, c_loss, layer = self.c.step(q, exp, label)
         if self.mismatch is None:
             if status != 0:
                 self.mismatch = f"step {t}: the C failed (status {status}, layer {layer}), the reference did not"

@@ -160,7 +160,7 @@ def _step_code(graph: TrainGraph, tp: TrainPlan) -> tuple[list[str], list[str], 
         elif l.kind == "reshape":
             fwd.append(f"{y}{E(x)}; /* same bytes, new shape */")
     z = graph.logits
-    loss = [f"{E(z)}_grad = tsn_train_softmax_cross_entropy(&ctx, {T(z)}, {E(z)}, {graph.classes}, label, scratch, {G(z)}, loss_q16);"]
+    loss = [f"{E(z)}_grad = tsn_train_softmax_cross_entropy(&ctx, {T(z)}, {E(z)}, {graph.classes}, label, scratch, {G(z)}, loss);"]
     first = graph.first_backward
     backward_region = {l.output for l in graph.layers[first:]}
     for l in reversed(graph.layers[first:]):

@@ -7,6 +7,7 @@ and ``--backend host-c`` compare them with the reference after every step.
 from __future__ import annotations
 
 import hashlib
+import struct
 from pathlib import Path
 
 import cffi
@@ -69,6 +70,12 @@ class HostTrainer:
         blocks = self._fn("blocks")()
         data = b"".join(bytes(self.ffi.buffer(blocks[k].data, blocks[k].bytes)) for k in range(len(self.blocks)))
         return state.decode(self.model, data, "host C")
+
+
+def loss_from_bits(mode: str, bits: int):
+    """The loss from its 32 raw bits as a board sends them: a Q16 int32 in int8, a float32 in fp32."""
+    raw = struct.pack("<I", bits & 0xFFFFFFFF)
+    return float(np.frombuffer(raw, "<f4")[0]) if mode == "fp32" else int(np.frombuffer(raw, "<i4")[0])
 
 
 def compare_params(ref: dict[int, Params], got: dict[int, Params], when: str) -> str | None:

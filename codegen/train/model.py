@@ -38,8 +38,9 @@ class TrainModel:
             values[layer.output] = forward(layer, self.geo.get(layer.index), self.params.get(layer.index), ins, self.ar)
         return values
 
-    def step(self, x: Value, label: int):
-        """One SGD step on one sample; returns the loss (Q16 integer in int8, float in fp32)."""
+    def step(self, q: np.ndarray, exp: int, label: int):
+        """One SGD step on one int8 sample (value q * 2^exp); returns the loss (Q16 integer in int8, float in fp32)."""
+        x = self.input(q, exp)
         self.ar.training = True
         values = self._forward(x)
         loss, g = self.ar.loss(values[self.graph.logits], label)

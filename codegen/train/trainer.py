@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import InputError, TinysynError
+from ..errors import InputError, TinysynError, TrainingError
 from .data import Dataset
 from .intmath import LOSS_FRAC, TrainingOverflow
 from .model import TrainModel
@@ -81,8 +81,9 @@ def train(model: TrainModel, data: Dataset, steps: int, seed: int, eval_every: i
           backend=None, progress=None, schedule: str = "step") -> TrainResult:
     """Run ``steps`` SGD steps on ``backend`` (default: the NumPy model itself).
 
-    A backend has ``step(x, label) -> loss`` and ``set_lr(lr_q)``; a C backend
-    runs the reference beside itself and compares.
+    A backend has ``step(q, exp, label) -> loss`` (an int8 sample with its
+    exponent) and ``set_lr(lr_q)``; a C backend runs the reference beside
+    itself and compares.
     """
     backend = backend or model
     if schedule not in SCHEDULES:
@@ -97,11 +98,11 @@ def train(model: TrainModel, data: Dataset, steps: int, seed: int, eval_every: i
             lr_q = scheduled_lr(start_lr, t, steps, schedule)
             backend.set_lr(lr_q)
         try:
-            loss = backend.step(model.input(data.x_train[i], data.exp), int(data.y_train[i]))
+            loss = backend.step(data.x_train[i], data.exp, int(data.y_train[i]))
             result.losses.append(loss)
             check_loss(model, result.losses)
         except TinysynError as err:
-            if not isinstance(err, TrainingOverflow):
+            if not isinstance(err, TrainingError):  # a divergence, a broken sample stream: stop, keep weights
                 raise
             model.restore(good)
             result.diverged = f"step {t}: {err}" if not str(err).startswith("step ") else str(err)

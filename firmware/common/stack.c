@@ -9,6 +9,7 @@
 /* Symbols from the board's linker script. */
 extern uint32_t __stack_guard;
 extern uint32_t __stack_limit;
+extern uint32_t __bss_end; /* RAM holds the stack, .data and .bss, in that order */
 extern uint32_t __stack_top;
 
 void stack_paint(void)
@@ -65,4 +66,9 @@ void stack_guard_enable(void)
 uint32_t stack_size_bytes(void)
 {
     return (uint32_t)((uintptr_t)&__stack_top - (uintptr_t)&__stack_limit);
+}
+
+uint32_t static_ram_bytes(void)
+{
+    return (uint32_t)((uintptr_t)&__bss_end - (uintptr_t)&__stack_limit);
 }

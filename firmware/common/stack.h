@@ -29,6 +29,9 @@ uint32_t stack_high_water_bytes(void);
  */
 void stack_guard_enable(void);
 
+/** Static RAM of the image: the stack reservation, .data and .bss (from the linker's symbols). */
+uint32_t static_ram_bytes(void);
+
 /** The reserved stack size, in bytes (the guard not included). */
 uint32_t stack_size_bytes(void);
 

@@ -108,3 +108,10 @@ uint32_t timer_hz(void)
 {
     return (uint32_t)TIMER_TICK_HZ;
 }
+
+uint64_t timer_overhead(void)
+{
+    const uint64_t start = timer_now();
+    const uint64_t end = timer_now();
+    return end - start;
+}

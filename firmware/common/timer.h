@@ -39,6 +39,9 @@ uint32_t timer_wraps(void);
 /** The source: "systick" or "dwt" (the tsn-info `timer=` field). */
 const char *timer_kind(void);
 
+/** Ticks of an empty timed region: what every timed figure includes on top of its work. */
+uint64_t timer_overhead(void);
+
 /** Ticks per second (TIMER_TICK_HZ, as a function for reports). */
 uint32_t timer_hz(void);
 

@@ -35,7 +35,7 @@ def test_host_c_step_is_bit_exact_with_numpy(tmp_path, update, lac, prc):
     assert_same_params(ref.params, c.params(), "init")
     xs, ys, exp = stream(graph, STEPS)
     for t, (x, y) in enumerate(zip(xs, ys)):
-        loss = ref.step(ref.input(x, exp), int(y))
+        loss = ref.step(x, exp, int(y))
         status, c_loss, _ = c.step(x, exp, int(y))
         assert status == 0 and c_loss == loss, f"step {t}: loss {c_loss} != {loss}"
         assert_same_params(ref.params, c.params(), t)
@@ -50,7 +50,7 @@ def test_divergence_fails_in_the_same_step_in_c_and_numpy(tmp_path):
     xs, ys, exp = stream(graph, 30)
     for t, (x, y) in enumerate(zip(xs, ys)):
         try:
-            ref.step(ref.input(x, exp), int(y))
+            ref.step(x, exp, int(y))
             failed = False
         except TrainingOverflow:
             failed = True
@@ -67,7 +67,7 @@ def test_sanitized_runner_agrees(tmp_path):
     ref = TrainModel(graph, "int8", lr=0.1, seed=4)
     xs, ys, exp = stream(graph, 25, seed=3)
     status, losses = run_sanitized(TrainModel(graph, "int8", lr=0.1, seed=4), tmp_path / "gen", 4, xs, exp, ys)
-    expected = [ref.step(ref.input(x, exp), int(y)) for x, y in zip(xs, ys)]
+    expected = [ref.step(x, exp, int(y)) for x, y in zip(xs, ys)]
     assert status.tolist() == [0] * 25 and losses.tolist() == expected
 
 

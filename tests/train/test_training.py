@@ -46,10 +46,10 @@ def residual_model(pool="AVERAGE_POOL_2D") -> bytes:
     return b.build([x], [logits])
 
 
-def float_gradients(model: TrainModel, x, label):
+def float_gradients(model: TrainModel, q, exp: int, label):
     """dL/dW of every weighted layer, read off one SGD step with lr = 1 in fp32."""
     before = model.snapshot()
-    model.step(x, label)
+    model.step(q, exp, label)
     grads = {i: before[i].w.astype(np.float64) - model.params[i].w for i in before}
     model.restore(before)
     return grads
@@ -72,8 +72,9 @@ def test_fp32_backward_matches_finite_differences(source):
     graph = builtin.digits_cnn(0) if source == "digits" else parse(residual_model(), "residual.tflite")
     model = TrainModel(build(graph), "fp32", lr=1.0)
     rng = np.random.default_rng(0)
-    x = model.input(rng.integers(0, 128, model.graph.input_shape), -7)
-    grads = float_gradients(model, x, 4)
+    q = rng.integers(0, 128, model.graph.input_shape)
+    x = model.input(q, -7)
+    grads = float_gradients(model, q, -7, 4)
     assert grads, "no weighted layers"
     for layer, g in grads.items():
         for index in [np.unravel_index(np.argmax(np.abs(g)), g.shape), tuple(s // 2 for s in g.shape)]:
@@ -89,11 +90,11 @@ def test_int8_step_follows_the_float_gradient():
     x8 = np.random.default_rng(1).integers(0, 128, graph.input_shape)
     fp.restore({i: p.__class__(q.ar.real_weights(p).astype(np.float32), (p.b * 2.0**-24).astype(np.float32))
                 for i, p in q.params.items()})
-    g = float_gradients(fp, fp.input(x8, -7), 7)
+    g = float_gradients(fp, x8, -7, 7)
     steps = {i: np.zeros(p.w.shape) for i, p in q.params.items()}
     for _ in range(20):  # average out stochastic rounding
         start = q.snapshot()
-        q.step(q.input(x8, -7), 7)
+        q.step(x8, -7, 7)
         for i in steps:
             steps[i] += q.ar.real_weights(start[i]) - q.ar.real_weights(q.params[i])
         q.restore(start)

@@ -8,11 +8,9 @@
 
 #include <stdint.h>
 
+#include "console.h"
 #include "runtime.h"
 #include "tsn_model.h"
-
-/** Longest command, '%' excluded (EEMBC's limit). */
-#define DUT_MAX_COMMAND 80
 
 /** Layers the trace can hold; a bigger model is refused at start-up. */
 #define DUT_MAX_LAYERS 256
@@ -28,32 +26,20 @@ typedef struct {
     runtime_layer_trace trace[DUT_MAX_LAYERS];
 } dut_state;
 
-/** A command handler: `args` is the text after the command word (may be empty). */
-typedef void (*dut_handler)(dut_state *state, const char *args);
-
 /* MLPerf Tiny commands (mlperf_commands.c). */
-void dut_cmd_name(dut_state *state, const char *args);
-void dut_cmd_profile(dut_state *state, const char *args);
-void dut_cmd_db(dut_state *state, const char *args);
-void dut_cmd_infer(dut_state *state, const char *args);
-void dut_cmd_results(dut_state *state, const char *args);
+void dut_cmd_name(void *context, const char *args);
+void dut_cmd_profile(void *context, const char *args);
+void dut_cmd_db(void *context, const char *args);
+void dut_cmd_infer(void *context, const char *args);
+void dut_cmd_results(void *context, const char *args);
 
 /* tinysyn commands (tsn_commands.c). */
-void dut_cmd_tsn_info(dut_state *state, const char *args);
-void dut_cmd_tsn_trace(dut_state *state, const char *args);
-void dut_cmd_tsn_mem(dut_state *state, const char *args);
-void dut_cmd_tsn_out(dut_state *state, const char *args);
-void dut_cmd_tsn_sync(dut_state *state, const char *args);
-void dut_cmd_tsn_boot(dut_state *state, const char *args);
+void dut_cmd_tsn_info(void *context, const char *args);
+void dut_cmd_tsn_trace(void *context, const char *args);
+void dut_cmd_tsn_mem(void *context, const char *args);
+void dut_cmd_tsn_out(void *context, const char *args);
 
 /** Copy the staged input into the model's input tensor, which the last run overwrote. */
 void dut_restore_input(const dut_state *state);
-
-/** Parse a decimal number at *text (skipping spaces), advancing *text past it.
- *  Returns 0 and stores the value, or -1 if there is none or it exceeds max. */
-int dut_parse_u32(const char **text, uint32_t max, uint32_t *value);
-
-/** Non-zero if only spaces remain at text. */
-int dut_at_end(const char *text);
 
 #endif /* TSN_DUT_H */

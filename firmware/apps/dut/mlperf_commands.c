@@ -15,15 +15,16 @@
 #define MAX_INFER_RUNS (1UL << 20)
 #define MICROSECONDS_PER_SECOND 1000000ULL
 
-void dut_cmd_name(dut_state *state, const char *args)
+void dut_cmd_name(void *context, const char *args)
 {
-    (void)state;
+    (void)context;
     (void)args;
     reply_line("name-dut-[tinysyn-" BOARD_NAME "]");
 }
 
-void dut_cmd_profile(dut_state *state, const char *args)
+void dut_cmd_profile(void *context, const char *args)
 {
+    dut_state *state = context;
     (void)args;
     reply_line("profile-[ULPMark-ML]");
     reply_begin("model-[");
@@ -32,24 +33,10 @@ void dut_cmd_profile(dut_state *state, const char *args)
     reply_end();
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 static void db_load(dut_state *state, const char *args)
 {
     uint32_t count = 0;
-    if (dut_parse_u32(&args, UINT32_MAX, &count) != 0 || !dut_at_end(args)) {
+    if (console_parse_u32(&args, UINT32_MAX, &count) != 0 || !console_at_end(args)) {
         reply_error("db load needs a byte count");
         return;
     }
@@ -75,25 +62,10 @@ static void db_data(dut_state *state, const char *hex)
         reply_error("db load N first");
         return;
     }
-    const size_t digits = strlen(hex);
-    if (digits % 2U != 0U) {
-        reply_error("Odd number of hex digits");
+    const int32_t count = console_decode_hex(hex, (uint8_t *)&state->staged_input[state->load_received],
+                                             state->load_expected - state->load_received);
+    if (count < 0) {
         return;
-    }
-    for (size_t i = 0; i < digits; ++i) {
-        if (hex_value(hex[i]) < 0) {
-            reply_error("Not a hex digit");
-            return;
-        }
-    }
-    const int32_t count = (int32_t)(digits / 2U);
-    if (count > state->load_expected - state->load_received) {
-        reply_error("More bytes than announced");
-        return;
-    }
-    for (int32_t i = 0; i < count; ++i) {
-        const int byte = (hex_value(hex[2 * i]) << 4) | hex_value(hex[2 * i + 1]);
-        state->staged_input[state->load_received + i] = (int8_t)(uint8_t)byte;
     }
     state->load_received += count;
     if (state->load_received == state->load_expected) {
@@ -114,8 +86,9 @@ static tsn_nn_status run_once(const dut_state *state)
     return state->model->invoke();
 }
 
-void dut_cmd_db(dut_state *state, const char *args)
+void dut_cmd_db(void *context, const char *args)
 {
+    dut_state *state = context;
     while (*args == ' ') {
         ++args;
     }
@@ -148,12 +121,13 @@ static void print_lap(void)
     reply_end();
 }
 
-void dut_cmd_infer(dut_state *state, const char *args)
+void dut_cmd_infer(void *context, const char *args)
 {
+    dut_state *state = context;
     uint32_t runs = 0;
     uint32_t warmups = 0;
-    if (dut_parse_u32(&args, MAX_INFER_RUNS, &runs) != 0 || runs == 0U ||
-        (!dut_at_end(args) && dut_parse_u32(&args, MAX_INFER_RUNS, &warmups) != 0) || !dut_at_end(args)) {
+    if (console_parse_u32(&args, MAX_INFER_RUNS, &runs) != 0 || runs == 0U ||
+        (!console_at_end(args) && console_parse_u32(&args, MAX_INFER_RUNS, &warmups) != 0) || !console_at_end(args)) {
         reply_error("infer needs N W: 1 <= N, 0 <= W, both at most 1048576");
         return;
     }
@@ -193,8 +167,9 @@ void dut_cmd_infer(dut_state *state, const char *args)
     print_results(state);
 }
 
-void dut_cmd_results(dut_state *state, const char *args)
+void dut_cmd_results(void *context, const char *args)
 {
+    dut_state *state = context;
     (void)args;
     if (state->traced_layers == 0) {
         reply_error("No inference yet");

@@ -6,7 +6,6 @@
 #include <stdint.h>
 
 #include "board.h"
-#include "bootctl.h"
 #include "dut.h"
 #include "reply.h"
 #include "stack.h"
@@ -17,38 +16,25 @@
 #define HEX_LINE_BYTES 64
 #define CRC32_HEX_DIGITS 8
 
-static void put_field(const char *name, uint64_t value)
+void dut_cmd_tsn_info(void *context, const char *args)
 {
-    uart_putc(',');
-    uart_puts(name);
-    uart_putc('=');
-    uart_put_u64(value);
-}
-
-void dut_cmd_tsn_info(dut_state *state, const char *args)
-{
+    dut_state *state = context;
     (void)args;
     const tsn_model_desc *model = state->model;
     reply_begin("tsn-info-[board=" BOARD_NAME ",model=");
     uart_puts(model->name);
     uart_puts(",hash=");
     uart_puts(model->hash);
-    put_field("layers", (uint64_t)model->num_layers);
-    put_field("input_bytes", (uint64_t)model->input_bytes);
-    put_field("output_bytes", (uint64_t)model->output_bytes);
-    put_field("arena_bytes", (uint64_t)model->arena_bytes);
-    put_field("stack_bytes", stack_size_bytes());
-    uart_puts(",timer=");
-    uart_puts(timer_kind());
-    put_field("timer_hz", timer_hz());
-    put_field("timer_overhead", state->timer_overhead);
+    reply_put_field("layers", (uint64_t)model->num_layers);
+    reply_put_field("input_bytes", (uint64_t)model->input_bytes);
+    reply_put_field("output_bytes", (uint64_t)model->output_bytes);
+    reply_put_field("arena_bytes", (uint64_t)model->arena_bytes);
+    reply_put_stack_timer_fields(state->timer_overhead);
     uart_putc(']');
     reply_end();
 }
 
-/* Symbols from the linker scripts: RAM holds the stack, .data and .bss, in that order. */
-extern uint32_t __stack_limit;
-extern uint32_t __bss_end;
+/* The board's RAM size, from its memory.ld. */
 extern const uint8_t __ram_size[];
 
 /* Deepest stack use of any layer of the last traced inference (0 before the first). */
@@ -61,21 +47,23 @@ static uint32_t trace_stack_max(const dut_state *state)
     return stack_max;
 }
 
-void dut_cmd_tsn_mem(dut_state *state, const char *args)
+void dut_cmd_tsn_mem(void *context, const char *args)
 {
+    dut_state *state = context;
     (void)args;
     reply_begin("tsn-mem-[static_ram_bytes=");
-    uart_put_u64((uint64_t)((uintptr_t)&__bss_end - (uintptr_t)&__stack_limit));
-    put_field("ram_bytes", (uint64_t)(uintptr_t)__ram_size);
-    put_field("arena_bytes", (uint64_t)state->model->arena_bytes);
-    put_field("stack_bytes", stack_size_bytes());
-    put_field("stack_high_water_bytes", trace_stack_max(state));
+    uart_put_u64(static_ram_bytes());
+    reply_put_field("ram_bytes", (uint64_t)(uintptr_t)__ram_size);
+    reply_put_field("arena_bytes", (uint64_t)state->model->arena_bytes);
+    reply_put_field("stack_bytes", stack_size_bytes());
+    reply_put_field("stack_high_water_bytes", trace_stack_max(state));
     uart_putc(']');
     reply_end();
 }
 
-void dut_cmd_tsn_trace(dut_state *state, const char *args)
+void dut_cmd_tsn_trace(void *context, const char *args)
 {
+    dut_state *state = context;
     (void)args;
     if (state->traced_layers == 0) {
         reply_error("No inference yet");
@@ -107,13 +95,14 @@ void dut_cmd_tsn_trace(dut_state *state, const char *args)
     reply_end();
 }
 
-void dut_cmd_tsn_out(dut_state *state, const char *args)
+void dut_cmd_tsn_out(void *context, const char *args)
 {
+    dut_state *state = context;
     const tsn_model_desc *model = state->model;
     int32_t layer = -1;
-    if (!dut_at_end(args)) {
+    if (!console_at_end(args)) {
         uint32_t index = 0;
-        if (dut_parse_u32(&args, (uint32_t)model->num_layers - 1U, &index) != 0 || !dut_at_end(args)) {
+        if (console_parse_u32(&args, (uint32_t)model->num_layers - 1U, &index) != 0 || !console_at_end(args)) {
             reply_error("tsn-out takes a layer index below the layer count");
             return;
         }
@@ -149,26 +138,4 @@ void dut_cmd_tsn_out(dut_state *state, const char *args)
         uart_putc(']');
         reply_end();
     }
-}
-
-void dut_cmd_tsn_sync(dut_state *state, const char *args)
-{
-    (void)state;
-    while (*args == ' ') {
-        ++args;
-    }
-    reply_begin("tsn-sync-[");
-    uart_puts(args);
-    uart_putc(']');
-    reply_end();
-}
-
-void dut_cmd_tsn_boot(dut_state *state, const char *args)
-{
-    (void)state;
-    (void)args;
-    reply_line("tsn-boot");
-    reply_ready();
-    board_uart_flush();
-    bootctl_enter_bootloader();
 }

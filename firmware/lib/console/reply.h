@@ -23,6 +23,12 @@ void reply_error(const char *text);
 /** The line that ends every command's reply: "m-ready". */
 void reply_ready(void);
 
+/** Write ",<name>=<value>": one field of a `key=value` reply. */
+void reply_put_field(const char *name, uint64_t value);
+
+/** The fields every info reply ends with: stack_bytes, timer, timer_hz, timer_overhead. */
+void reply_put_stack_timer_fields(uint64_t timer_overhead);
+
 /** Write a real number with three decimals (the EEMBC results format). */
 void reply_put_fixed3(float value);
 

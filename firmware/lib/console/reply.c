@@ -4,6 +4,8 @@
  */
 #include "reply.h"
 
+#include "stack.h"
+#include "timer.h"
 #include "uart.h"
 
 /* Three decimals: values are scaled by 10^3 and rounded half away from zero. */
@@ -37,6 +39,23 @@ void reply_error(const char *text)
 void reply_ready(void)
 {
     reply_line("ready");
+}
+
+void reply_put_field(const char *name, uint64_t value)
+{
+    uart_putc(',');
+    uart_puts(name);
+    uart_putc('=');
+    uart_put_u64(value);
+}
+
+void reply_put_stack_timer_fields(uint64_t timer_overhead)
+{
+    reply_put_field("stack_bytes", stack_size_bytes());
+    uart_puts(",timer=");
+    uart_puts(timer_kind());
+    reply_put_field("timer_hz", timer_hz());
+    reply_put_field("timer_overhead", timer_overhead);
 }
 
 void reply_put_fixed3(float value)

@@ -34,7 +34,4 @@ typedef struct {
 tsn_nn_status runtime_invoke_traced(const tsn_model_desc *model, runtime_layer_trace *trace,
                                     int32_t *layers_run);
 
-/** Ticks of an empty timed region: what every layer figure includes on top of its work. */
-uint64_t runtime_timer_overhead(void);
-
 #endif /* TSN_RUNTIME_H */

@@ -26,10 +26,3 @@ tsn_nn_status runtime_invoke_traced(const tsn_model_desc *model, runtime_layer_t
     *layers_run = i;
     return status;
 }
-
-uint64_t runtime_timer_overhead(void)
-{
-    const uint64_t start = timer_now();
-    const uint64_t end = timer_now();
-    return end - start;
-}
