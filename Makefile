@@ -27,12 +27,12 @@ NEWLIB_H := /usr/lib/arm-none-eabi/include/stdint.h
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv toolchain hostcc test demo firmware flash emulate bench bench-train gen info clean distclean
+.PHONY: help venv toolchain hostcc test demo firmware flash emulate bench bench-train bench-train-board gen info clean distclean
 
 help: ## list the targets
 	@echo "usage: make <target> [MODEL=path.tflite] [BOARD=qemu-mps2-an386|nucleo-l4r5zi] [PORT=url] [TARGET=host|cortex-m4]"
 	@grep -E '^[a-z][a-z-]*:.*## ' $(firstword $(MAKEFILE_LIST)) \
-	  | awk -F':.*## ' '{ printf "  %-10s %s\n", $$1, $$2 }'
+	  | awk -F':.*## ' '{ printf "  %-18s %s\n", $$1, $$2 }'
 	@echo "MODEL = $(MODEL)"
 
 # ---- setup ------------------------------------------------------------------
@@ -101,14 +101,18 @@ flash: firmware ## flash MODEL's DUT app through the bootloader of the board at 
 emulate: $(STAMP) toolchain ## boot the emulated board with MODEL flashed; serve it on SERIAL=tcp:PORT|pty
 	$(TINYSYN) emulate $(MODEL) --serial $(SERIAL) --work $(BUILD)/emulate
 
-bench: $(STAMP) toolchain ## run the benchmarks, write build/bench.json (and bench-train's files)
+bench: $(STAMP) toolchain ## run the benchmarks, write build/bench.json (and the training benchmarks' files)
 	@mkdir -p $(BUILD)
 	$(PY) -m host.bench --out $(BUILD)/bench.json
-	$(MAKE) --no-print-directory bench-train
+	$(MAKE) --no-print-directory bench-train bench-train-board
 
-bench-train: $(STAMP) ## int8 training vs fp32 on digits (about 2 min), write build/bench_train.json, .png
+bench-train: $(STAMP) ## int8 training vs fp32 on digits (about 4 min), write build/bench_train.json, .png
 	@mkdir -p $(BUILD)
 	$(PY) -m host.bench_train --json $(BUILD)/bench_train.json --plot $(BUILD)/bench_train.png
+
+bench-train-board: $(STAMP) toolchain ## one training step on the emulated board: instructions, RAM (int8 vs fp32, last-N)
+	@mkdir -p $(BUILD)
+	$(PY) -m host.bench_train_board --json $(BUILD)/bench_train_board.json
 
 gen: $(STAMP) ## generate C for MODEL into build/gen/<model> (TARGET=host|cortex-m4)
 	$(TINYSYN) gen $(MODEL) -o $(BUILD)/gen/$(notdir $(basename $(MODEL))) --target $(TARGET)
