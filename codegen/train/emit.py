@@ -23,8 +23,8 @@ from .graph import WEIGHTED, Layer, TrainGraph
 from .model import TrainModel
 
 ACTIVATION_CODES = {"NONE": "TSN_TRAIN_ACT_NONE", "RELU": "TSN_TRAIN_ACT_RELU", "RELU6": "TSN_TRAIN_ACT_RELU6"}
-C_BACKWARD = ("conv", "dwconv", "fc", "avgpool", "reshape")  # what the C step can run backward
-C_FORWARD = (*C_BACKWARD, "maxpool", "add")
+C_BACKWARD = ("conv", "dwconv", "fc", "avgpool", "add", "reshape")  # what the C step can run backward
+C_FORWARD = (*C_BACKWARD, "maxpool")
 _C_STATE = {"w": "weights_{i}", "w_exp": "&weights_{i}_exp", "b": "bias_{i}", "mu": "mu_{i}", "off": "offset_{i}"}
 
 
@@ -36,6 +36,8 @@ class TrainPlan:
     scratch_offset: int
     scratch_words: int
     saved: set[int]
+    merge: dict[tuple[int, int], int]  # (layer, input position) -> offset of a second gradient, summed in after
+
 
     @property
     def scratch_bytes(self) -> int:
@@ -44,6 +46,30 @@ class TrainPlan:
 
 def _elements(shape) -> int:
     return int(np.prod(shape))
+
+
+def merges(graph: TrainGraph) -> list[tuple[int, int, int]]:
+    """(layer, input position, tensor) of every gradient that lands on a tensor which already has one.
+
+    Backward visits layers in reverse; a tensor read by two layers of the backward
+    region (a residual block's input) gets its first gradient from the later
+    reader, and the earlier reader's is summed into it (TRAINING.md).
+    """
+    region = {l.output for l in graph.layers[graph.first_backward:]}
+    has_grad, out = set(), []
+    for l in reversed(graph.layers[graph.first_backward:]):
+        for pos, t in enumerate(l.inputs):
+            if t not in region:
+                continue
+            if t in has_grad:
+                out.append((l.index, pos, t))
+            has_grad.add(t)
+    reshaped = {l.inputs[0] for l in graph.layers if l.kind == "reshape"}
+    for index, _, t in out:
+        if t in reshaped:
+            raise UnsupportedError(f"{graph.source}: layer {index}: the generated training step cannot sum a "
+                                   f"second gradient into tensor {t}, which a reshape also reads")
+    return out
 
 
 def plan(graph: TrainGraph) -> TrainPlan:
@@ -75,6 +101,8 @@ def plan(graph: TrainGraph) -> TrainPlan:
             needs.append(l.output)  # the activation mask and LAC read y
             if l.trainable:
                 needs.append(l.inputs[0])  # dW reads x
+        elif l.kind == "add":
+            needs.append(l.output)  # the activation mask reads y
         for t in needs:
             saved.add(root(t))
             span[root(t)][1] = max(span[root(t)][1], back_time[l.index])
@@ -89,10 +117,13 @@ def plan(graph: TrainGraph) -> TrainPlan:
         grads[t] = Buffer([t], _elements(shape[t]), start, back_time[producer[t].index])
     scratch_words = max([_elements(s) for s in shape.values()] + [graph.classes])  # any one tensor, as int32
     scratch = Buffer([], 4 * scratch_words, 0, 2 * n + 1)
-    arena = place([*buffers.values(), *grads.values(), scratch])
+    # a second gradient lives only in its reader's backward, until it is summed in
+    parts = {(i, pos): Buffer([], _elements(shape[t]), back_time[i], back_time[i]) for i, pos, t in merges(graph)}
+    arena = place([*buffers.values(), *grads.values(), *parts.values(), scratch])
     activation = {t: buffers[root(t)].offset for t in shape}
     gradient = {t: grads[root(t)].offset for t in shape if root(t) in grads}
-    return TrainPlan(arena, activation, gradient, scratch.offset, scratch_words, saved)
+    return TrainPlan(arena, activation, gradient, scratch.offset, scratch_words, saved,
+                     {key: b.offset for key, b in parts.items()})
 
 
 def static_ram_bytes(model: TrainModel) -> int:
@@ -163,13 +194,24 @@ def _step_code(graph: TrainGraph, tp: TrainPlan) -> tuple[list[str], list[str], 
     loss = [f"{E(z)}_grad = tsn_train_softmax_cross_entropy(&ctx, {T(z)}, {E(z)}, {graph.classes}, label, scratch, {G(z)}, loss);"]
     first = graph.first_backward
     backward_region = {l.output for l in graph.layers[first:]}
+    merging = {(i, pos): t for i, pos, t in merges(graph)}
+
+    def into(l: Layer, pos: int) -> tuple[str, str]:
+        """Where input ``pos``'s gradient goes: its own buffer, or a part to be summed into it."""
+        if (l.index, pos) in merging:
+            return f"const int32_t e_part{pos} = ", f"&arena[{tp.merge[(l.index, pos)]}]"
+        return f"{E(l.inputs[pos])}_grad = ", G(l.inputs[pos])
+
     for l in reversed(graph.layers[first:]):
         x = l.inputs[0]
         need_dx = x in backward_region
         gy, ey = G(l.output), f"{E(l.output)}_grad"
+        parts = [(pos, t) for (i, pos), t in merging.items() if i == l.index]
         bwd.append(f"/* {_describe(l)} */")
+        if parts:
+            bwd.append("{ /* a second gradient for a tensor that has one: summed in after the update */")
         bwd.append(f"ctx.layer = {l.index};")
-        gx = f"{E(x)}_grad = " if need_dx else None
+        gx, dx = into(l, 0) if need_dx else (None, None)
         if l.kind in WEIGHTED:
             pixels = _elements(l.out_shape[:-1]) if len(l.out_shape) > 1 else 1
             bwd.append(f"g_exp = {ey};")
@@ -177,7 +219,7 @@ def _step_code(graph: TrainGraph, tp: TrainPlan) -> tuple[list[str], list[str], 
             kernel = {"conv": "conv", "dwconv": "depthwise", "fc": "fc"}[l.kind]
             geometry = f"{_elements(l.in_shapes[0])}" if l.kind == "fc" else f"&window_{l.index}"
             if need_dx:
-                bwd.append(f"{gx}tsn_train_{kernel}_input_grad(&ctx, {gy}, {ey}, {geometry}, &layers[{l.index}], scratch, {G(x)});")
+                bwd.append(f"{gx}tsn_train_{kernel}_input_grad(&ctx, {gy}, {ey}, {geometry}, &layers[{l.index}], scratch, {dx});")
             if l.trainable:
                 if l.kind == "fc":
                     bwd.append(f"tsn_train_fc_update(&ctx, {T(x)}, {E(x)}, {geometry}, {gy}, {ey}, &layers[{l.index}]);")
@@ -185,9 +227,20 @@ def _step_code(graph: TrainGraph, tp: TrainPlan) -> tuple[list[str], list[str], 
                     bwd.append(f"tsn_train_{kernel}_update(&ctx, {T(x)}, {E(x)}, {gy}, {ey}, {geometry}, &layers[{l.index}]);")
                 bwd.append(f"tsn_train_bias_lac_update(&ctx, {gy}, {ey}, {pixels}, &layers[{l.index}], dmu, g_exp + {E(l.output)}, doffset, g_exp);")
         elif l.kind == "avgpool" and need_dx:
-            bwd.append(f"{gx}tsn_train_avgpool_input_grad(&ctx, {gy}, {ey}, &window_{l.index}, scratch, {G(x)});")
+            bwd.append(f"{gx}tsn_train_avgpool_input_grad(&ctx, {gy}, {ey}, &window_{l.index}, scratch, {dx});")
+        elif l.kind == "add":
+            for pos, t in enumerate(l.inputs):
+                if t in backward_region:
+                    assign, dest = into(l, pos)
+                    bwd.append(f"{assign}tsn_train_add_input_grad({gy}, {ey}, {T(l.output)}, {E(l.output)}, "
+                               f"{_elements(l.out_shape)}, {ACTIVATION_CODES[l.activation]}, {dest});")
         elif l.kind == "reshape" and need_dx:
             bwd.append(f"{gx}{ey}; /* same bytes, new shape */")
+        for pos, t in parts:
+            bwd.append(f"{E(t)}_grad = tsn_train_merge_grad(&ctx, {G(t)}, {E(t)}_grad, &arena[{tp.merge[(l.index, pos)]}], "
+                       f"e_part{pos}, {_elements(l.in_shapes[pos])}, scratch);")
+        if parts:
+            bwd.append("}")
     return fwd, loss, bwd
 
 
