@@ -9,6 +9,11 @@ stochastic rounding), so the only difference is the arithmetic. One seed is
 noisy (the test split is 359 samples, 0.28 points each), so each variant runs
 several seeds and reports the mean and the range of test accuracy.
 
+It then fine-tunes the two shared int8 models (KWS, ResNet-8) on digits:
+their last 1, 2 and 3 weighted layers, int8 and fp32, with ``tinysyn
+train``'s defaults for an imported model (a new head at zero for the 10
+digits, the learning rate scaled to the head's feature energy), one seed.
+
 Runs are independent and go to a process pool. Results: a JSON summary (no
 per-step losses), a Markdown table and a PNG of the running-mean loss curves,
 all written atomically.
@@ -49,6 +54,12 @@ DEFAULT_SEEDS = (1, 2, 3, 4, 5)
 JOBS = 2
 #: the final loss is the mean of this many last steps; the plot's running mean uses the same window
 LOSS_WINDOW = 200
+SHARED_MODELS = REPO / ".." / "shared" / "models"
+FINETUNE_MODELS = (("KWS", "kws_ref_model.tflite"), ("ResNet-8", "pretrainedResnet_quant.tflite"))
+FINETUNE_UPDATES = ("last:1", "last:2", "last:3")
+FINETUNE_MODES = ("int8", "fp32")
+FINETUNE_STEPS = 1000  # about 1.5 minutes on 2 cores for the 12 runs
+FINETUNE_SEED = 1
 
 
 def run_variant(job: tuple) -> dict:
@@ -74,24 +85,61 @@ def run_variant(job: tuple) -> dict:
     }
 
 
+def run_finetune(job: tuple) -> dict:
+    """One fine-tuning run (a pool worker): a shared model's last layers on digits, default head and lr."""
+    label, file, update, mode, steps = job
+    report, _ = run(str(SHARED_MODELS / file), DATASET, mode=mode, update=update, steps=steps, seed=FINETUNE_SEED)
+    return {"variant": f"{label} {update} {mode}", "model": label, "update": update, "mode": mode, "steps": steps,
+            "steps_done": report["steps_done"], "lr": report["lr"], "head": report["head"],
+            "seed": FINETUNE_SEED, "start_accuracy": report["start_accuracy"],
+            "test_accuracy": report["test_accuracy"], "diverged": report["diverged"],
+            "train_seconds": report["train_seconds"]}
+
+
+def _pool_map(fn, work: list, jobs: int, progress=None) -> list[dict]:
+    """fn over work in a pool of ``jobs`` processes (in this one for 1), results in finishing order."""
+    results = []
+    with contextlib.ExitStack() as stack:
+        if jobs > 1:
+            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(min(jobs, len(work))))
+            outcomes = pool.imap_unordered(fn, work)
+        else:
+            outcomes = map(fn, work)
+        for r in outcomes:
+            results.append(r)
+            if progress:
+                progress(r)
+    return results
+
+
 def run_all(steps: int, lr: float, seeds: list[int], jobs: int = JOBS, progress=None) -> list[dict]:
     """Every variant on every seed, in a pool of ``jobs`` processes; results in variant, seed order."""
     # Slowest first (int8 is about 4x fp32), so the pool's two workers finish together.
     work = [(name, mode, lac, prc, steps, lr, seed) for name, mode, lac, prc in VARIANTS for seed in seeds]
     work.sort(key=lambda job: job[1] == "fp32")
     names = [name for name, *_ in VARIANTS]
-    results = []
-    with contextlib.ExitStack() as stack:
-        if jobs > 1:
-            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(min(jobs, len(work))))
-            outcomes = pool.imap_unordered(run_variant, work)
-        else:
-            outcomes = map(run_variant, work)
-        for r in outcomes:
-            results.append(r)
-            if progress:
-                progress(r)
+    results = _pool_map(run_variant, work, jobs, progress)
     return sorted(results, key=lambda r: (names.index(r["variant"]), seeds.index(r["seed"])))
+
+
+def run_finetunes(steps: int, jobs: int = JOBS, progress=None) -> list[dict]:
+    """Every shared model, update and mode; results in table order."""
+    work = [(label, file, update, mode, steps) for label, file in FINETUNE_MODELS
+            for update in FINETUNE_UPDATES for mode in FINETUNE_MODES]
+    order = [job[0] + job[2] + job[3] for job in work]
+    work.sort(key=lambda job: (job[3] == "fp32", job[0] != "ResNet-8"))  # slowest first
+    results = _pool_map(run_finetune, work, jobs, progress)
+    return sorted(results, key=lambda r: order.index(r["model"] + r["update"] + r["mode"]))
+
+
+def finetune_markdown(rows: list[dict]) -> str:
+    lines = ["| model | update | mode | steps | lr | start accuracy | test accuracy |",
+             "|---|---|---|---:|---:|---:|---:|"]
+    for r in rows:
+        acc = f"{100 * r['test_accuracy']:.1f}%" + (f" (diverged at {r['steps_done']})" if r["diverged"] else "")
+        lines.append(f"| {r['model']} | {r['update']} | {r['mode']} | {r['steps']} | {r['lr']:g} | "
+                     f"{100 * r['start_accuracy']:.1f}% | {acc} |")
+    return "\n".join(lines)
 
 
 def summarize(runs: list[dict]) -> list[dict]:
@@ -198,11 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=seed_list, default=list(DEFAULT_SEEDS),
                         help="training seeds, comma-separated (1,2,3)")
     parser.add_argument("--jobs", type=int, default=JOBS, help=f"worker processes ({JOBS})")
+    parser.add_argument("--finetune-steps", type=int, default=FINETUNE_STEPS,
+                        help=f"steps per fine-tuning run of the shared models ({FINETUNE_STEPS}; 0 skips them)")
     parser.add_argument("--json", type=Path, default=REPO / "build" / "bench_train.json")
     parser.add_argument("--plot", type=Path, default=None, help="PNG of the running-mean loss curves")
     args = parser.parse_args(argv)
-    if args.steps < 1 or args.lr <= 0 or args.jobs < 1:
-        parser.error("--steps and --jobs must be at least 1 and --lr positive")
+    if args.steps < 1 or args.lr <= 0 or args.jobs < 1 or args.finetune_steps < 0:
+        parser.error("--steps and --jobs must be at least 1, --finetune-steps at least 0 and --lr positive")
 
     total = len(VARIANTS) * len(args.seeds)
     print(f"bench-train: {MODEL} on {DATASET}, {len(VARIANTS)} variants x {len(args.seeds)} seeds, "
@@ -216,8 +266,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['test_accuracy']:.4f}, {r['train_seconds']:.0f} s{note}", flush=True)
 
     start = time.monotonic()
+    def progress_finetune(r: dict) -> None:
+        print(f"bench-train: fine-tune {r['variant']}: test accuracy {r['start_accuracy']:.4f} -> "
+              f"{r['test_accuracy']:.4f}, {r['train_seconds']:.0f} s", flush=True)
+
     try:
         runs = run_all(args.steps, args.lr, args.seeds, args.jobs, progress)
+        finetunes = run_finetunes(args.finetune_steps, args.jobs, progress_finetune) if args.finetune_steps else []
     except TinysynError as err:
         print(f"tinysyn: error: {err}", file=sys.stderr)
         return err.exit_code
@@ -228,12 +283,15 @@ def main(argv: list[str] | None = None) -> int:
         "steps": args.steps, "lr": args.lr, "seeds": args.seeds, "loss_window": LOSS_WINDOW,
         "wall_seconds": wall, "jobs": args.jobs,
         "variants": rows,
+        "finetune": finetunes,
         "runs": [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs],
     }
     write_atomically(args.json, (json.dumps(report, indent=2) + "\n").encode())
     if args.plot:
         write_plot(runs, args.plot)
     print(markdown(rows, min(LOSS_WINDOW, args.steps)))
+    if finetunes:
+        print(finetune_markdown(finetunes))
     print(f"bench-train: {wall} s wall-clock; wrote {args.json}" + (f" and {args.plot}" if args.plot else ""))
     return 0
 

@@ -276,7 +276,8 @@ def flash(image, port, baud, protocol, no_boot, retries, timeout, quiet):
 @main.command()
 @click.argument("model")
 @click.option("--dataset", type=click.Choice(["digits"]), default="digits", show_default=True,
-              help="scikit-learn's digits, fixed 80/20 split, fitted to the model's input.")
+              help="scikit-learn's digits, fixed 80/20 split, fitted to the model's input shape (and, for a "
+                   ".tflite, spread over the real range its input quantization covers).")
 @click.option("--mode", type=click.Choice(["int8", "fp32"]), default="int8", show_default=True,
               help="int8: Octo (int8 forward and backward, LAC, PRC); fp32: the float baseline.")
 @click.option("--no-lac", is_flag=True, help="int8 without loss-aware compensation layers.")
@@ -291,10 +292,17 @@ def flash(image, port, baud, protocol, no_boot, retries, timeout, quiet):
 @click.option("--port", default=None, help="Serial port or pyserial URL of a board already running the "
               "tinysyn bootloader (board backends).")
 @click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True, help="SGD steps, one sample each.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True,
-              help="Starting learning rate (held as a Q16 integer).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Starting learning rate (held as a Q16 integer) [default: 0.1 for a builtin; for a .tflite, "
+                   "1 / mean |h|^2 of the features h entering its head, measured on 64 training samples: "
+                   "pretrained features are far from unit scale, and a fixed rate diverges on one model and "
+                   "crawls on another].")
 @click.option("--schedule", type=click.Choice(["step", "constant"]), default="step", show_default=True,
               help="step: the rate drops to 1/4 at half the steps and to 1/16 at three quarters; constant: no decay.")
+@click.option("--head", type=click.Choice(["auto", "reset", "keep"]), default="auto", show_default=True,
+              help="The classifier (last fc): reset starts a new one at zero with the dataset's classes "
+                   "(fine-tuning a .tflite trained for other classes); keep trains the model's own; "
+                   "auto resets a .tflite's and keeps a builtin's.")
 @click.option("--seed", type=int, default=1, show_default=True,
               help="Seeds the builtin model's weights, the sample order and the stochastic rounding stream.")
 @click.option("--eval-every", type=click.IntRange(min=0), default=0, help="Also measure test accuracy every K steps.")
@@ -304,7 +312,7 @@ def flash(image, port, baud, protocol, no_boot, retries, timeout, quiet):
               help="Write the trained (last good) weights as .npz.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @_fail_cleanly
-def train(model, dataset, mode, no_lac, no_prc, update, backend, port, steps, lr, schedule, seed, eval_every,
+def train(model, dataset, mode, no_lac, no_prc, update, backend, port, steps, lr, schedule, head, seed, eval_every,
           json_path, plot_path, weights_path, quiet):
     """Train MODEL (a .tflite or builtin:digits-cnn) with int8 or fp32 SGD; report loss and accuracy."""
     from tqdm import tqdm
@@ -320,7 +328,7 @@ def train(model, dataset, mode, no_lac, no_prc, update, backend, port, steps, lr
 
         report, tm = training.run(model, dataset, mode=mode, lac=not no_lac, prc=not no_prc, update=update,
                                   backend=backend, steps=steps, lr=lr, schedule=schedule, seed=seed,
-                                  eval_every=eval_every, progress=progress, port=port)
+                                  eval_every=eval_every, progress=progress, port=port, head=head)
     if json_path:
         write_json(report, Path(json_path))
     if plot_path:
@@ -333,7 +341,7 @@ def train(model, dataset, mode, no_lac, no_prc, update, backend, port, steps, lr
     tail = report["loss"][-50:]
     click.echo(f"{model}: {mode} on {backend}, {report['steps_done']}/{steps} steps, "
                f"loss {sum(tail) / max(len(tail), 1):.4f} (mean of last {len(tail)}), "
-               f"test accuracy {report['test_accuracy']:.4f}")
+               f"test accuracy {report['test_accuracy']:.4f} (from {report['start_accuracy']:.4f}), lr {report['lr']:g}")
     if report["bit_exact"] is not None:
         cost = (f", {report['instructions_per_step']:,} instructions per step"
                 if report["instructions_per_step"] else "")

@@ -17,6 +17,7 @@ from codegen.errors import InputError
 from codegen.frontends.tflite import load
 from codegen.train import builtin
 from codegen.train import data as datasets
+from codegen.train.finetune import head_lr, reset_head
 from codegen.train.graph import build
 from codegen.train.hostrun import HostTrainer, compare_params
 from codegen.train.intmath import TrainingOverflow
@@ -29,6 +30,7 @@ from .report import write_atomically
 
 BACKENDS = ("numpy", "host-c", *BOARDS)
 DEFAULT_LR = 0.1
+HEADS = ("auto", "reset", "keep")  # auto: reset an imported model's head, keep a builtin's
 
 
 def load_graph(model: str, seed: int):
@@ -36,9 +38,9 @@ def load_graph(model: str, seed: int):
 
 
 def run(model: str, dataset: str = "digits", mode: str = "int8", lac: bool = True, prc: bool = True,
-        update: str = "all", backend: str = "numpy", steps: int = 100, lr: float = DEFAULT_LR,
+        update: str = "all", backend: str = "numpy", steps: int = 100, lr: float | None = None,
         schedule: str = "step", seed: int = 1, eval_every: int = 0, progress=None, port: str | None = None,
-        work: Path | None = None, full_every: int = 0) -> tuple[dict, TrainModel]:
+        work: Path | None = None, full_every: int = 0, head: str = "auto") -> tuple[dict, TrainModel]:
     """Train; returns the JSON report and the model holding the last good weights.
 
     backend: numpy (the reference alone), host-c (the generated step compiled
@@ -46,12 +48,22 @@ def run(model: str, dataset: str = "digits", mode: str = "int8", lac: bool = Tru
     the board at ``port``; built under ``work``). Other backends than numpy run
     beside the reference and are compared with it after every step
     (``full_every``: also read the board's whole state back every N steps).
+    ``head="reset"`` replaces the model's classifier by a fresh one for the dataset's classes.
+    ``lr=None``: DEFAULT_LR for a builtin, the feature-scaled :func:`head_lr` for an imported model.
     """
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     graph = build(load_graph(model, seed), update)
+    imported = not builtin.is_builtin(model)
+    # a builtin's input scale is nominal; an imported model gets the data in the range it was trained on
+    data = datasets.load(dataset, graph.input_shape, graph.classes, graph.input_range if imported else None)
+    head = ("reset" if imported else "keep") if head == "auto" else head
+    if head == "reset":
+        reset_head(graph, datasets.LABELS[dataset])
+    if lr is None:
+        lr = head_lr(graph, data) if imported else DEFAULT_LR
     tm = TrainModel(graph, mode, lr=lr, lac=lac, prc=prc, seed=seed)
-    data = datasets.load(dataset, graph.input_shape, graph.classes)
+    start_accuracy = accuracy(tm, data)
     with contextlib.ExitStack() as stack:
         if backend == "host-c":
             check = _HostCheck(graph, mode, lr, lac, prc, seed, tm)
@@ -74,6 +86,7 @@ def run(model: str, dataset: str = "digits", mode: str = "int8", lac: bool = Tru
         "backend": backend,
         "update": update,
         "updated_layers": [layer.index for layer in graph.trainable],
+        "head": head,
         "lac": lac if mode == "int8" else None,
         "prc": prc if mode == "int8" else None,
         "lr": lr,
@@ -83,6 +96,7 @@ def run(model: str, dataset: str = "digits", mode: str = "int8", lac: bool = Tru
         "steps": steps,
         "steps_done": result.steps_done,
         "loss": [loss_value(tm, v) for v in result.losses[: result.steps_done]],
+        "start_accuracy": start_accuracy,
         "test_accuracy": accuracy(tm, data),
         "accuracy_checkpoints": [{"step": s, "test_accuracy": a} for s, a in result.checkpoints],
         "bit_exact": None if check is None else check.mismatch is None,

@@ -63,6 +63,7 @@ class TrainGraph:
     classes: int
     layers: list[Layer]
     first_backward: int = 0  # index of the earliest updated layer: backward stops there
+    input_range: tuple[float, float] | None = None  # real values the model's int8 input covers
     meta: dict = field(default_factory=dict)
 
     @property
@@ -162,4 +163,6 @@ def build(graph: ir.Graph, update: str = "all") -> TrainGraph:
             raise UnsupportedError(
                 f"{graph.source}: {layer.where} has no backward pass; update only layers after it (--update last:N)")
     x = graph.tensor(graph.inputs[0])
-    return TrainGraph(graph.name, graph.source, graph.inputs[0], tuple(x.shape[1:]), logits, shape[-1], layers, first)
+    scale, zero = float(x.quant.scale[0]), int(x.quant.zero_point[0])
+    return TrainGraph(graph.name, graph.source, graph.inputs[0], tuple(x.shape[1:]), logits, shape[-1], layers, first,
+                      input_range=(scale * (-128 - zero), scale * (127 - zero)))
