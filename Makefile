@@ -106,7 +106,7 @@ bench: $(STAMP) toolchain ## run the benchmarks, write build/bench.json (and the
 	$(PY) -m host.bench --out $(BUILD)/bench.json
 	$(MAKE) --no-print-directory bench-train bench-train-board
 
-bench-train: $(STAMP) ## int8 training vs fp32 on digits (about 4 min), write build/bench_train.json, .png
+bench-train: $(STAMP) ## int8 training vs fp32 on digits and fine-tuning the shared models (about 6 min), write build/bench_train.json, .png
 	@mkdir -p $(BUILD)
 	$(PY) -m host.bench_train --json $(BUILD)/bench_train.json --plot $(BUILD)/bench_train.png
 
