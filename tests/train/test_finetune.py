@@ -36,7 +36,7 @@ def assert_bit_exact(graph, data, lr, steps, tmp_path, seed=5):
     start = {i: p.copy() for i, p in ref.params.items()}
     for t, i in enumerate(sample_order(len(data.y_train), steps, seed)):
         x, y = data.x_train[i], int(data.y_train[i])
-        loss = ref.step(ref.input(x, data.exp), y)
+        loss = ref.step(x, data.exp, y)
         status, c_loss, layer = c.step(x, data.exp, y)
         assert status == 0, f"step {t}: C failed in layer {layer}"
         assert c_loss == loss, f"step {t}: loss {c_loss} in C, {loss} in NumPy"
@@ -72,7 +72,7 @@ def test_sanitized_runner_on_resnet_through_an_add(tmp_path):
     order = sample_order(len(data.y_train), 4, 2)
     xs, ys = data.x_train[order], data.y_train[order]
     ref = TrainModel(graph, "int8", lr=0.01, seed=2)
-    expected = [ref.step(ref.input(x, data.exp), int(y)) for x, y in zip(xs, ys)]
+    expected = [ref.step(x, data.exp, int(y)) for x, y in zip(xs, ys)]
     status, losses = run_sanitized(TrainModel(graph, "int8", lr=0.01, seed=2), tmp_path / "gen", 2, xs, data.exp, ys)
     assert status.tolist() == [0] * 4 and losses.tolist() == expected
 
