@@ -32,7 +32,7 @@ class TrainingOverflow(TrainingError):
 def check_int32(values: np.ndarray, what: str) -> np.ndarray:
     """The C keeps ``values`` in int32; outside that range the run has diverged."""
     if values.size and (values.min() < INT32_MIN or values.max() > INT32_MAX):
-        raise TrainingOverflow(f"{what} overflows int32 (max |value| {int(np.abs(values).max())})")
+        raise TrainingOverflow(f"{what} overflows int32 (max |value| {int(np.abs(values).max())}); the run diverged")
     return values
 
 

@@ -37,7 +37,7 @@ def test_divergence_is_one_line_exit_9_and_keeps_weights(tmp_path):
             "--json", str(tmp_path / "r.json"))
     assert r.exit_code == 9
     errors = [line for line in r.output.splitlines() if line.startswith("tinysyn: error:")]
-    assert len(errors) == 1 and "diverged" in errors[0]
+    assert len(errors) == 1 and "training stopped" in errors[0] and "diverged" in errors[0]
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["diverged"] and report["steps_done"] < 200
     assert (tmp_path / "w.npz").exists()
