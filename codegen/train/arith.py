@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
+from . import floatmath
 from .intmath import (
     INT32_MAX,
     PROB_FRAC,
@@ -217,9 +218,13 @@ class Int8:
         """Average pool backward: each output gradient times round(2^23 / taps)."""
         return g.data.astype(np.int64) * _pool_reciprocal(taps), g.exp - POOL_FRAC
 
+    def column_sum(self, g: np.ndarray) -> np.ndarray:
+        """A bias gradient: the sum over pixels, exact."""
+        return g.sum(axis=0, dtype=np.int64)
+
 
 class Fp32:
-    """The fp32 baseline: the same graph in float32, plain SGD."""
+    """The fp32 baseline: the same graph in float32, plain SGD, every sum in a fixed order (floatmath)."""
 
     name = "fp32"
 
@@ -239,7 +244,10 @@ class Fp32:
         return p.w.astype(np.float64)
 
     def dot(self, spec: str, a, b) -> np.ndarray:
-        return np.einsum(spec, a.astype(np.float32), b.astype(np.float32))
+        return floatmath.dot(spec, a, b)
+
+    def column_sum(self, g: np.ndarray) -> np.ndarray:
+        return floatmath.column_sum(g)
 
     def _activate(self, acc, activation):
         if activation in ("RELU", "RELU6"):
@@ -263,12 +271,8 @@ class Fp32:
         return Value(np.where(valid[..., None], cols, -np.inf).max(axis=1).astype(np.float32))
 
     def loss(self, logits: Value, label: int) -> tuple[float, Value]:
-        z = logits.data.ravel().astype(np.float32)
-        e = np.exp(z - z.max())
-        p = e / e.sum()
-        grad = p.copy()
-        grad[label] -= np.float32(1)
-        return float(-np.log(max(p[label], np.float32(1e-30)))), Value(grad.astype(np.float32))
+        loss, grad = floatmath.softmax_cross_entropy(logits.data, label)
+        return float(loss), Value(grad)
 
     def gradient(self, acc, exp) -> Value:
         return Value(np.asarray(acc, np.float32))

@@ -7,8 +7,6 @@ the int8 contract: it fixes the order of random draws (TRAINING.md).
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .arith import Params, Value
 from .geometry import Patches
 from .graph import Layer
@@ -71,7 +69,7 @@ def backward(layer: Layer, geo: Patches | None, p: Params | None, ins: list[Valu
                 if need_input_grad:
                     dx = geo.scatter(ar.dot("pc,kc->pkc", gp, w), x.data.shape)
                 dw = ar.dot("pkc,pc->kc", cols, gp).reshape(p.w.shape) if layer.trainable else None
-            db = gp.sum(axis=0, dtype=gp.dtype if gp.dtype.kind == "f" else np.int64)
+            db = ar.column_sum(gp)
         dx_value = ar.gradient(dx, g2.exp + p.w_exp) if need_input_grad else None
         if layer.trainable:
             ar.update(layer, p, dw, x.exp + g2.exp, db, g2.exp, lac)

@@ -29,7 +29,7 @@ class TrainModel:
         """A sample given as int8 data with exponent (fp32 takes the same real values)."""
         if self.mode == "int8":
             return Value(q.astype(np.int8), exp)
-        return Value((q.astype(np.float64) * 2.0**exp).astype(np.float32))
+        return Value(q.astype(np.float32) * np.ldexp(np.float32(1), exp))  # one rounding, as the C
 
     def _forward(self, x: Value) -> dict[int, Value]:
         values = {self.graph.input: x}
