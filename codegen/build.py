@@ -12,12 +12,15 @@ from pathlib import Path
 from .errors import BuildError
 
 WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
-HOST_FLAGS = [*WARNINGS, "-O2", "-fPIC"]
-SANITIZE_FLAGS = [*WARNINGS, "-O1", "-g", "-fno-omit-frame-pointer",
+# The fp32 training step must round every product and every sum as the NumPy reference does:
+# no fused multiply-add (GCC contracts a*b+c into one on the Cortex-M4F FPU in GNU C modes).
+EXACT_FLOAT = ["-ffp-contract=off"]
+HOST_FLAGS = [*WARNINGS, *EXACT_FLOAT, "-O2", "-fPIC"]
+SANITIZE_FLAGS = [*WARNINGS, *EXACT_FLOAT, "-O1", "-g", "-fno-omit-frame-pointer",
                   "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 CORTEX_M4_CC = "arm-none-eabi-gcc"
 CORTEX_M4F_CPU = ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16")
-CORTEX_M4_FLAGS = [*WARNINGS, *CORTEX_M4F_CPU, "-O2", "-ffunction-sections", "-fdata-sections"]
+CORTEX_M4_FLAGS = [*WARNINGS, *EXACT_FLOAT, *CORTEX_M4F_CPU, "-O2", "-ffunction-sections", "-fdata-sections"]
 HOST_CC = "cc"
 
 # compiler, archiver and flags per target, for the Makefile generated beside the model
@@ -71,7 +74,7 @@ def build_shared(gen_dir: Path, out: Path | None = None) -> Path:
 def build_runner(gen_dir: Path, runner_c: Path, out: Path, sanitize: bool = True) -> Path:
     """Build the stdin/stdout host runner around the model, by default under ASan and UBSan."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    flags = SANITIZE_FLAGS if sanitize else [*WARNINGS, "-O2"]
+    flags = SANITIZE_FLAGS if sanitize else [*WARNINGS, *EXACT_FLOAT, "-O2"]
     run_compiler([HOST_CC, *flags, "-I", str(gen_dir), "-o", str(out), str(runner_c), *map(str, c_sources(gen_dir))],
          f"host runner build of {gen_dir}")
     return out

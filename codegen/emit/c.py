@@ -45,12 +45,20 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["c_array"] = c_array
+    env.filters["c_number"] = c_number
     return env
+
+
+def c_number(value) -> str:
+    """An integer, or a float32 as the shortest literal that reads back to the same float."""
+    if isinstance(value, (float, np.floating)):
+        return f"{np.float32(value)!s}f"
+    return str(int(value))
 
 
 def c_array(values: np.ndarray, indent: str = "    ") -> str:
     """Comma-separated values, VALUES_PER_LINE a line, for an initializer list."""
-    flat = [str(int(v)) for v in np.asarray(values).ravel()]
+    flat = [c_number(v) for v in np.asarray(values).ravel()]
     lines = [", ".join(flat[i:i + VALUES_PER_LINE]) for i in range(0, len(flat), VALUES_PER_LINE)]
     return (",\n" + indent).join(lines)
 

@@ -1,4 +1,4 @@
-"""Generate C for one int8 training step: kernels, a planned static arena and the step itself.
+"""Generate C for one training step (int8 or fp32): kernels, a planned static arena and the step itself.
 
 The step is straight-line code, one commented block per layer, in the order
 TRAINING.md fixes (forward in layer order, the loss, backward in reverse with
@@ -6,6 +6,9 @@ each layer's update right after its input gradient). The arena is planned over
 a timeline of the step: forward of layer i at time i, the loss at L, backward
 of layer i at 2L - i; saved activations live until the last backward that
 reads them, gradients from their producer's to their consumer's backward.
+Both arithmetics share the plan, the step code and the model templates; fp32
+tensors are floats (4 bytes an element), carry no exponents and need no int32
+scratch, and its kernels (tsn_train_f32.c) end in _f32.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from .. import __version__
 from ..emit.c import environment, write_files
 from ..errors import UnsupportedError
 from ..passes.plan import Buffer, place
-from . import arith, intmath, state
+from . import arith, floatmath, intmath, state
 from .graph import WEIGHTED, Layer, TrainGraph
 from .model import TrainModel
 
@@ -31,10 +34,10 @@ _C_STATE = {"w": "weights_{i}", "w_exp": "&weights_{i}_exp", "b": "bias_{i}", "m
 @dataclass
 class TrainPlan:
     arena_bytes: int
-    activation: dict[int, int]  # tensor id -> arena offset
+    activation: dict[int, int]  # tensor id -> arena offset in bytes
     gradient: dict[int, int]
     scratch_offset: int
-    scratch_words: int
+    scratch_words: int  # 0 in fp32: its kernels write sums straight into float tensors
     saved: set[int]
     merge: dict[tuple[int, int], int]  # (layer, input position) -> offset of a second gradient, summed in after
 
@@ -72,7 +75,8 @@ def merges(graph: TrainGraph) -> list[tuple[int, int, int]]:
     return out
 
 
-def plan(graph: TrainGraph) -> TrainPlan:
+def plan(graph: TrainGraph, mode: str = "int8") -> TrainPlan:
+    size = 4 if mode == "fp32" else 1  # bytes an element
     layers = graph.layers
     n = len(layers)
     first = graph.first_backward
@@ -106,7 +110,7 @@ def plan(graph: TrainGraph) -> TrainPlan:
         for t in needs:
             saved.add(root(t))
             span[root(t)][1] = max(span[root(t)][1], back_time[l.index])
-    buffers = {t: Buffer([t], _elements(shape[t]), a, b) for t, (a, b) in span.items()}
+    buffers = {t: Buffer([t], size * _elements(shape[t]), a, b) for t, (a, b) in span.items()}
     # gradients: from the consumer's backward (or the loss) to the producer's backward
     grads: dict[int, Buffer] = {}
     producer = {l.output: l for l in layers}
@@ -114,12 +118,12 @@ def plan(graph: TrainGraph) -> TrainPlan:
         t = root(l.output)
         start = n if root(graph.logits) == t else min(
             back_time[c.index] for c in layers[first:] if t in map(root, c.inputs))
-        grads[t] = Buffer([t], _elements(shape[t]), start, back_time[producer[t].index])
-    scratch_words = max([_elements(s) for s in shape.values()] + [graph.classes])  # any one tensor, as int32
-    scratch = Buffer([], 4 * scratch_words, 0, 2 * n + 1)
+        grads[t] = Buffer([t], size * _elements(shape[t]), start, back_time[producer[t].index])
+    scratch_words = 0 if mode == "fp32" else max([_elements(s) for s in shape.values()] + [graph.classes])
+    scratch = Buffer([], 4 * scratch_words, 0, 2 * n + 1)  # int8: any one tensor as int32 sums
     # a second gradient lives only in its reader's backward, until it is summed in
-    parts = {(i, pos): Buffer([], _elements(shape[t]), back_time[i], back_time[i]) for i, pos, t in merges(graph)}
-    arena = place([*buffers.values(), *grads.values(), *parts.values(), scratch])
+    parts = {(i, pos): Buffer([], size * _elements(shape[t]), back_time[i], back_time[i]) for i, pos, t in merges(graph)}
+    arena = place([*buffers.values(), *grads.values(), *parts.values(), *([scratch] if scratch_words else [])])
     activation = {t: buffers[root(t)].offset for t in shape}
     gradient = {t: grads[root(t)].offset for t in shape if root(t) in grads}
     return TrainPlan(arena, activation, gradient, scratch.offset, scratch_words, saved,
@@ -130,6 +134,8 @@ def static_ram_bytes(model: TrainModel) -> int:
     """RAM the step needs outside its arena: trained parameters (int8 weights, int32 bias and
     exponent, int16 mu and int32 offset with LAC) and the LAC gradient sums (two int64 per channel)."""
     params = model.params.values()
+    if model.mode == "fp32":  # float32 weights and bias
+        return sum(p.w.nbytes + p.b.nbytes for p in params)
     total = sum(p.w.size + 4 * p.b.size + 4 + (6 * p.b.size if p.mu is not None else 0) for p in params)
     return total + 16 * lac_channels(model)
 
@@ -164,81 +170,102 @@ def _describe(l: Layer) -> str:
     return f"layer {l.index}: {l.kind} '{l.name}' {shapes} -> {'x'.join(map(str, l.out_shape))}{act} ({role})"
 
 
-def _step_code(graph: TrainGraph, tp: TrainPlan) -> tuple[list[str], list[str], list[str]]:
-    """The forward, loss and backward statements of the step (forward also serves predict)."""
-    T = lambda t: f"&arena[{tp.activation[t]}]"
-    G = lambda t: f"&arena[{tp.gradient[t]}]"
-    E = lambda t: f"e_t{t}"
+def _step_code(graph: TrainGraph, tp: TrainPlan, fp32: bool) -> tuple[list[str], list[str], list[str]]:
+    """The forward, loss and backward statements of the step (forward also serves predict).
+
+    Written once for both arithmetics: fp32 drops the exponents (None below), the
+    int32 scratch and the contexts its kernels do not need, and calls the _f32 kernels.
+    """
+    size = 4 if fp32 else 1
+    T = lambda t: f"&arena[{tp.activation[t] // size}]"
+    G = lambda t: f"&arena[{tp.gradient[t] // size}]"
+    E = (lambda t: None) if fp32 else (lambda t: f"e_t{t}")
+    Eg = (lambda t: None) if fp32 else (lambda t: f"e_t{t}_grad")
+    scratch, int8_ctx = (None, None) if fp32 else ("scratch", "&ctx")
+
+    def call(result: str | None, kernel: str, *args: str | None) -> str:
+        """A kernel call; fp32 kernels end in _f32 and return nothing (the int8 ones return an exponent)."""
+        text = f"tsn_train_{kernel}{'_f32' if fp32 else ''}({', '.join(a for a in args if a is not None)});"
+        return text if result is None else f"{result} = {text}"
+
     fwd, bwd = [], []
     for l in graph.layers:
         x = l.inputs[0]
+        i, y = l.index, l.output
         fwd.append(f"/* {_describe(l)} */")
-        fwd.append(f"ctx.layer = {l.index};")
-        y = f"{E(l.output)} = "
+        fwd.append(f"ctx.layer = {i};")
         if l.kind == "conv":
-            fwd.append(f"{y}tsn_train_conv_forward(&ctx, {T(x)}, {E(x)}, &window_{l.index}, &layers[{l.index}], scratch, {T(l.output)});")
+            fwd.append(call(E(y), "conv_forward", int8_ctx, T(x), E(x), f"&window_{i}", f"&layers[{i}]", scratch, T(y)))
         elif l.kind == "dwconv":
-            fwd.append(f"{y}tsn_train_depthwise_forward(&ctx, {T(x)}, {E(x)}, &window_{l.index}, &layers[{l.index}], scratch, {T(l.output)});")
+            fwd.append(call(E(y), "depthwise_forward", int8_ctx, T(x), E(x), f"&window_{i}", f"&layers[{i}]", scratch, T(y)))
         elif l.kind == "fc":
-            fwd.append(f"{y}tsn_train_fc_forward(&ctx, {T(x)}, {E(x)}, {_elements(l.in_shapes[0])}, &layers[{l.index}], scratch, {T(l.output)});")
+            fwd.append(call(E(y), "fc_forward", int8_ctx, T(x), E(x), f"{_elements(l.in_shapes[0])}", f"&layers[{i}]", scratch, T(y)))
         elif l.kind == "avgpool":
-            fwd.append(f"{y}tsn_train_avgpool_forward(&ctx, {T(x)}, {E(x)}, &window_{l.index}, {ACTIVATION_CODES[l.activation]}, scratch, {T(l.output)});")
+            fwd.append(call(E(y), "avgpool_forward", int8_ctx, T(x), E(x), f"&window_{i}", ACTIVATION_CODES[l.activation], scratch, T(y)))
         elif l.kind == "maxpool":
-            fwd.append(f"{y}tsn_train_maxpool_forward({T(x)}, {E(x)}, &window_{l.index}, {T(l.output)});")
+            fwd.append(call(E(y), "maxpool_forward", T(x), E(x), f"&window_{i}", T(y)))
         elif l.kind == "add":
             b = l.inputs[1]
-            fwd.append(f"{y}tsn_train_add_forward(&ctx, {T(x)}, {E(x)}, {T(b)}, {E(b)}, {_elements(l.out_shape)}, {ACTIVATION_CODES[l.activation]}, scratch, {T(l.output)});")
+            fwd.append(call(E(y), "add_forward", int8_ctx, T(x), E(x), T(b), E(b), f"{_elements(l.out_shape)}", ACTIVATION_CODES[l.activation], scratch, T(y)))
         elif l.kind == "reshape":
-            fwd.append(f"{y}{E(x)}; /* same bytes, new shape */")
+            fwd.append("/* same bytes, new shape */" if fp32 else f"{E(y)} = {E(x)}; /* same bytes, new shape */")
     z = graph.logits
-    loss = [f"{E(z)}_grad = tsn_train_softmax_cross_entropy(&ctx, {T(z)}, {E(z)}, {graph.classes}, label, scratch, {G(z)}, loss);"]
+    loss = [call(Eg(z), "softmax_cross_entropy", "&ctx", T(z), E(z), f"{graph.classes}", "label", scratch, G(z), "loss")]
     first = graph.first_backward
     backward_region = {l.output for l in graph.layers[first:]}
     merging = {(i, pos): t for i, pos, t in merges(graph)}
 
-    def into(l: Layer, pos: int) -> tuple[str, str]:
-        """Where input ``pos``'s gradient goes: its own buffer, or a part to be summed into it."""
+    def into(l: Layer, pos: int) -> tuple[str | None, str]:
+        """Where input ``pos``'s gradient goes: its own buffer, or a part to be summed into it
+        (and, in int8, the variable its exponent goes to)."""
         if (l.index, pos) in merging:
-            return f"const int32_t e_part{pos} = ", f"&arena[{tp.merge[(l.index, pos)]}]"
-        return f"{E(l.inputs[pos])}_grad = ", G(l.inputs[pos])
+            return None if fp32 else f"const int32_t e_part{pos}", f"&arena[{tp.merge[(l.index, pos)] // size}]"
+        return Eg(l.inputs[pos]), G(l.inputs[pos])
 
     for l in reversed(graph.layers[first:]):
         x = l.inputs[0]
         need_dx = x in backward_region
-        gy, ey = G(l.output), f"{E(l.output)}_grad"
-        parts = [(pos, t) for (i, pos), t in merging.items() if i == l.index]
+        i, y = l.index, l.output
+        gy, ey = G(y), Eg(y)
+        parts = [(pos, t) for (j, pos), t in merging.items() if j == i]
         bwd.append(f"/* {_describe(l)} */")
         if parts:
             bwd.append("{ /* a second gradient for a tensor that has one: summed in after the update */")
-        bwd.append(f"ctx.layer = {l.index};")
+        bwd.append(f"ctx.layer = {i};")
         gx, dx = into(l, 0) if need_dx else (None, None)
         if l.kind in WEIGHTED:
-            pixels = _elements(l.out_shape[:-1]) if len(l.out_shape) > 1 else 1
-            bwd.append(f"g_exp = {ey};")
-            bwd.append(f"{ey} = tsn_train_output_grad(&ctx, {gy}, {ey}, {T(l.output)}, {E(l.output)}, {pixels}, &layers[{l.index}], dmu, doffset, scratch);")
+            pixels = f"{_elements(l.out_shape[:-1]) if len(l.out_shape) > 1 else 1}"
+            if not fp32:
+                bwd.append(f"g_exp = {ey};")
+            bwd.append(call(ey, "output_grad", int8_ctx, gy, ey, T(y), E(y), pixels, f"&layers[{i}]",
+                            *([] if fp32 else ["dmu", "doffset", scratch])))
             kernel = {"conv": "conv", "dwconv": "depthwise", "fc": "fc"}[l.kind]
-            geometry = f"{_elements(l.in_shapes[0])}" if l.kind == "fc" else f"&window_{l.index}"
+            geometry = f"{_elements(l.in_shapes[0])}" if l.kind == "fc" else f"&window_{i}"
             if need_dx:
-                bwd.append(f"{gx}tsn_train_{kernel}_input_grad(&ctx, {gy}, {ey}, {geometry}, &layers[{l.index}], scratch, {dx});")
+                bwd.append(call(gx, f"{kernel}_input_grad", int8_ctx, gy, ey, geometry, f"&layers[{i}]", scratch, dx))
             if l.trainable:
                 if l.kind == "fc":
-                    bwd.append(f"tsn_train_fc_update(&ctx, {T(x)}, {E(x)}, {geometry}, {gy}, {ey}, &layers[{l.index}]);")
+                    bwd.append(call(None, "fc_update", "&ctx", T(x), E(x), geometry, gy, ey, f"&layers[{i}]"))
                 else:
-                    bwd.append(f"tsn_train_{kernel}_update(&ctx, {T(x)}, {E(x)}, {gy}, {ey}, {geometry}, &layers[{l.index}]);")
-                bwd.append(f"tsn_train_bias_lac_update(&ctx, {gy}, {ey}, {pixels}, &layers[{l.index}], dmu, g_exp + {E(l.output)}, doffset, g_exp);")
+                    bwd.append(call(None, f"{kernel}_update", "&ctx", T(x), E(x), gy, ey, geometry, f"&layers[{i}]"))
+                if fp32:
+                    bwd.append(call(None, "bias_update", "&ctx", gy, pixels, f"&layers[{i}]"))
+                else:
+                    bwd.append(call(None, "bias_lac_update", "&ctx", gy, ey, pixels, f"&layers[{i}]", "dmu",
+                                    f"g_exp + {E(y)}", "doffset", "g_exp"))
         elif l.kind == "avgpool" and need_dx:
-            bwd.append(f"{gx}tsn_train_avgpool_input_grad(&ctx, {gy}, {ey}, &window_{l.index}, scratch, {dx});")
+            bwd.append(call(gx, "avgpool_input_grad", int8_ctx, gy, ey, f"&window_{i}", scratch, dx))
         elif l.kind == "add":
             for pos, t in enumerate(l.inputs):
                 if t in backward_region:
                     assign, dest = into(l, pos)
-                    bwd.append(f"{assign}tsn_train_add_input_grad({gy}, {ey}, {T(l.output)}, {E(l.output)}, "
-                               f"{_elements(l.out_shape)}, {ACTIVATION_CODES[l.activation]}, {dest});")
+                    bwd.append(call(assign, "add_input_grad", gy, ey, T(y), E(y), f"{_elements(l.out_shape)}",
+                                    ACTIVATION_CODES[l.activation], dest))
         elif l.kind == "reshape" and need_dx:
-            bwd.append(f"{gx}{ey}; /* same bytes, new shape */")
+            bwd.append("/* same bytes, new shape */" if fp32 else f"{gx} = {ey}; /* same bytes, new shape */")
         for pos, t in parts:
-            bwd.append(f"{E(t)}_grad = tsn_train_merge_grad(&ctx, {G(t)}, {E(t)}_grad, &arena[{tp.merge[(l.index, pos)]}], "
-                       f"e_part{pos}, {_elements(l.in_shapes[pos])}, scratch);")
+            bwd.append(call(Eg(t), "merge_grad", int8_ctx, G(t), Eg(t), f"&arena[{tp.merge[(i, pos)] // size}]",
+                            None if fp32 else f"e_part{pos}", f"{_elements(l.in_shapes[pos])}", scratch))
         if parts:
             bwd.append("}")
     return fwd, loss, bwd
@@ -246,12 +273,11 @@ def _step_code(graph: TrainGraph, tp: TrainPlan) -> tuple[list[str], list[str], 
 
 def render(model: TrainModel, prefix: str = "train", target: str = "host") -> tuple[dict[str, str], TrainPlan]:
     graph = model.graph
-    if model.mode != "int8":
-        raise UnsupportedError("the generated training step is int8 only so far (fp32 C is next)")
+    fp32 = model.mode == "fp32"
     _check_supported(graph)
-    tp = plan(graph)
+    tp = plan(graph, model.mode)
     env = environment()
-    fwd, loss, bwd = _step_code(graph, tp)
+    fwd, loss, bwd = _step_code(graph, tp, fp32)
     weighted = []
     for l in graph.layers:
         p = model.params.get(l.index)
@@ -266,10 +292,13 @@ def render(model: TrainModel, prefix: str = "train", target: str = "host") -> tu
     consts = {k: getattr(intmath, k) if hasattr(intmath, k) else getattr(arith, k)
               for k in ("Q_MAX", "MAX_SHIFT", "LR_FRAC", "BIAS_EXP", "MU_FRAC", "MU_LIMIT", "LAC_LR_SHIFT", "LAC_DECAY_DIV",
                         "POOL_FRAC", "WEIGHT_GROW_BELOW", "WEIGHT_EXP_LIMIT", "PROB_FRAC", "EXP_INPUT_FRAC",
-                        "LN2_Q16")}
+                        "LN2_Q16", "FP32_WEIGHT_LIMIT")}
     context = {
         **common,
         "c": consts,
+        "fp32": fp32,
+        "f": {k: getattr(floatmath, k) for k in ("LOG2E", "LN2", "LN2_HI", "LN2_LO", "EXP_UNDERFLOW", "SQRT2",
+                                                  "EXP_POLY", "LOG_POLY")},
         "log2_table": intmath.LOG2_TABLE,
         "graph": graph,
         "plan": tp,
@@ -279,27 +308,32 @@ def render(model: TrainModel, prefix: str = "train", target: str = "host") -> tu
         "lac_channels": lac_channels(model),
         "tensors": tensors,
         "gradients": sorted(tp.gradient),
-        "input_offset": tp.activation[graph.input],
+        "input_offset": tp.activation[graph.input] // (4 if fp32 else 1),  # in arena elements
         "input_bytes": _elements(graph.input_shape),
-        "logits_offset": tp.activation[graph.logits],
+        "logits_offset": tp.activation[graph.logits] // (4 if fp32 else 1),
         "logits": graph.logits,
         "forward": fwd,
         "loss": loss,
         "backward": bwd,
         "lr_q": model.ar.lr_q,
-        "prc_z": model.ar.prc_z,
+        "prc_z": getattr(model.ar, "prc_z", 0),
         "static_bytes": static_ram_bytes(model),
         "blocks": [(_C_STATE[b.field].format(i=b.layer), b.nbytes) for b in state.layout(model)],
     }
+    kernels = ["tsn_train_f32.h", "tsn_train_f32.c"] if fp32 else ["tsn_train_s8.c"]
     files = {
         "tsn_train.h": env.get_template("train/tsn_train.h.j2").render(context),
-        "tsn_train_s8.c": env.get_template("train/tsn_train_s8.c.j2").render(context),
-        "tsn_nn_exp.c": env.get_template("nn/tsn_nn_exp.c.j2").render(common),
-        "tsn_nnsupportfunctions.h": env.get_template("nn/tsn_nnsupportfunctions.h.j2").render(common),
-        "tsn_nn_types.h": env.get_template("nn/tsn_nn_types.h.j2").render(common),
+        "tsn_train_window.h": env.get_template("train/tsn_train_window.h.j2").render(context),
+        **{name: env.get_template(f"train/{name}.j2").render(context) for name in kernels},
         f"{prefix}.h": env.get_template("train/model_train.h.j2").render(context),
         f"{prefix}.c": env.get_template("train/model_train.c.j2").render(context),
     }
+    if not fp32:  # the int8 loss uses the inference library's fixed-point exp
+        files.update({
+            "tsn_nn_exp.c": env.get_template("nn/tsn_nn_exp.c.j2").render(common),
+            "tsn_nnsupportfunctions.h": env.get_template("nn/tsn_nnsupportfunctions.h.j2").render(common),
+            "tsn_nn_types.h": env.get_template("nn/tsn_nn_types.h.j2").render(common),
+        })
     return files, tp
 
 

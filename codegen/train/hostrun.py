@@ -25,14 +25,15 @@ from .model import TrainModel
 CDEF = """
 typedef struct { const void *data; int32_t bytes; } tsn_train_block;
 void %(p)s_init(uint32_t seed);
-int32_t %(p)s_step(const int8_t *input, int32_t input_exp, int32_t label, int32_t *loss_q16);
+int32_t %(p)s_step(const int8_t *input, int32_t input_exp, int32_t label, %(loss)s *loss);
 int32_t %(p)s_predict(const int8_t *input, int32_t input_exp);
 int32_t %(p)s_failed_layer(void);
 void %(p)s_set_lr(int32_t lr_q);
 const tsn_train_block *%(p)s_blocks(void);
 """
 
-STATUS = {1: "a sum overflowed int32", 2: "weights grew past the int8 exponent limit"}
+STATUS = {1: "a sum overflowed int32", 2: "weights grew past their limit", 3: "a logit is not finite"}
+LOSS_TYPE = {"int8": "int32_t", "fp32": "float"}  # <PREFIX>_LOSS_T: Q16 integer or float
 
 
 class HostTrainer:
@@ -42,7 +43,8 @@ class HostTrainer:
         self.model, self.prefix = model, prefix
         digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(gen_dir.glob("*.[ch]")))).hexdigest()[:16]
         self.ffi = cffi.FFI()
-        self.ffi.cdef(CDEF % {"p": prefix})
+        self.loss_type = LOSS_TYPE[model.mode]
+        self.ffi.cdef(CDEF % {"p": prefix, "loss": self.loss_type})
         self.lib = self.ffi.dlopen(str(build_shared(gen_dir, gen_dir / "build" / f"lib{prefix}-{digest}.so")))
         self._fn("init")(seed & 0xFFFFFFFF)
         self.static_bytes = static_ram_bytes(model)
@@ -52,11 +54,11 @@ class HostTrainer:
         return getattr(self.lib, f"{self.prefix}_{name}")
 
     def step(self, q: np.ndarray, exp: int, label: int) -> tuple[int, int, int]:
-        """One step; returns (status, loss Q16, failing layer)."""
-        loss = self.ffi.new("int32_t *")
+        """One step; returns (status, loss as the reference gives it: Q16 int or float, failing layer)."""
+        loss = self.ffi.new(f"{self.loss_type} *")
         data = np.ascontiguousarray(q, dtype=np.int8)
         status = self._fn("step")(self.ffi.from_buffer("int8_t[]", data), exp, label, loss)
-        return int(status), int(loss[0]), int(self._fn("failed_layer")())
+        return int(status), loss[0], int(self._fn("failed_layer")())
 
     def predict(self, q: np.ndarray, exp: int) -> int:
         data = np.ascontiguousarray(q, dtype=np.int8)
@@ -78,8 +80,15 @@ def loss_from_bits(mode: str, bits: int):
     return float(np.frombuffer(raw, "<f4")[0]) if mode == "fp32" else int(np.frombuffer(raw, "<i4")[0])
 
 
+def same_loss(a, b) -> bool:
+    """The same loss: equal integers (int8 Q16), or the same float32 bits (fp32, so NaN == NaN)."""
+    if isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)):
+        return a == b
+    return np.float32(a).tobytes() == np.float32(b).tobytes()
+
+
 def compare_params(ref: dict[int, Params], got: dict[int, Params], when: str) -> str | None:
-    """None if every parameter is the same integer on both sides, else what differs first."""
+    """None if every parameter is the same on both sides (integers, or floats compared ==), else what differs first."""
     for i, p in ref.items():
         q = got[i]
         if not (np.array_equal(p.w, q.w) and p.w_exp == q.w_exp):
@@ -93,7 +102,8 @@ def compare_params(ref: dict[int, Params], got: dict[int, Params], when: str) ->
 
 def run_sanitized(model: TrainModel, gen_dir: Path, seed: int, samples: np.ndarray, exp: int,
                   labels: np.ndarray, prefix: str = "train") -> tuple[np.ndarray, np.ndarray]:
-    """Steps through the runner built with AddressSanitizer and UBSan; returns (status, loss Q16) per step."""
+    """Steps through the runner built with AddressSanitizer and UBSan; returns (status, loss) per step
+    (loss Q16 int32 in int8, float32 in fp32)."""
     gen_dir = Path(gen_dir)
     write(model, gen_dir, prefix)
     work = gen_dir / "build"
@@ -107,4 +117,4 @@ def run_sanitized(model: TrainModel, gen_dir: Path, seed: int, samples: np.ndarr
                        for x, label in zip(samples, labels))
     stdout = run_sanitized_exe(exe, records, "sanitized training runner")
     out = np.frombuffer(stdout, np.int32).reshape(-1, 2)
-    return out[:, 0], out[:, 1]
+    return out[:, 0], out[:, 1].view(np.float32) if model.mode == "fp32" else out[:, 1]
