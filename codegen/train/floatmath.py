@@ -72,7 +72,7 @@ def exp(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, F32)
     live = x >= EXP_UNDERFLOW
     xs = np.where(live, x, ZERO)
-    k = -np.floor(F32(0.5) - xs * LOG2E)  # round(x / ln2), ties up; the C truncates the positive 0.5 - t
+    k = -np.floor(F32(0.5) - xs * LOG2E)  # x / ln2 rounded, ties down; the C truncates the positive 0.5 - t
     r = (xs - k * LN2_HI) - k * LN2_LO
     p = EXP_POLY[0]
     for c in EXP_POLY[1:]:
