@@ -6,6 +6,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from test_c_step import STEPS, assert_same_params, stream
 
 from codegen.build import build_cortex_m4
 from codegen.train import builtin, emit, floatmath
@@ -13,8 +14,6 @@ from codegen.train.graph import build
 from codegen.train.hostrun import HostTrainer, compare_params, run_sanitized, same_loss
 from codegen.train.intmath import TrainingOverflow
 from codegen.train.model import TrainModel
-
-from test_c_step import STEPS, assert_same_params, stream
 
 
 @pytest.mark.parametrize("update", ["all", "last:2"])
@@ -28,7 +27,7 @@ def test_fp32_host_c_step_is_bit_exact_with_numpy(tmp_path, update):
         if t == STEPS // 2:  # a schedule's next rate, through the Q16 API
             ref.set_lr(ref.ar.lr_q >> 2)
             c.set_lr(ref.ar.lr_q)
-        loss = ref.step(ref.input(x, exp), int(y))
+        loss = ref.step(x, exp, int(y))
         status, c_loss, _ = c.step(x, exp, int(y))
         assert status == 0 and same_loss(c_loss, loss), f"step {t}: loss {c_loss!r} != {loss!r}"
         assert_same_params(ref.params, c.params(), t)
@@ -54,7 +53,7 @@ def test_fp32_divergence_fails_in_the_same_step_and_layer_in_c_and_numpy(tmp_pat
     xs, ys, exp = stream(graph, 30)
     for t, (x, y) in enumerate(zip(xs, ys)):
         try:
-            ref.step(ref.input(x, exp), int(y))
+            ref.step(x, exp, int(y))
             failed = None
         except TrainingOverflow as err:
             failed = str(err)
@@ -72,7 +71,7 @@ def test_fp32_sanitized_runner_agrees(tmp_path):
     ref = TrainModel(graph, "fp32", lr=0.1)
     xs, ys, exp = stream(graph, 25, seed=3)
     status, losses = run_sanitized(TrainModel(graph, "fp32", lr=0.1), tmp_path / "gen", 4, xs, exp, ys)
-    expected = np.array([ref.step(ref.input(x, exp), int(y)) for x, y in zip(xs, ys)], np.float32)
+    expected = np.array([ref.step(x, exp, int(y)) for x, y in zip(xs, ys)], np.float32)
     assert status.tolist() == [0] * 25 and losses.dtype == np.float32
     assert losses.tobytes() == expected.tobytes()
 
