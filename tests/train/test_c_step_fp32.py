@@ -14,6 +14,7 @@ from codegen.train.graph import build
 from codegen.train.hostrun import HostTrainer, compare_params, run_sanitized, same_loss
 from codegen.train.intmath import TrainingOverflow
 from codegen.train.model import TrainModel
+from codegen.train.trainer import sample_order
 
 
 @pytest.mark.parametrize("update", ["all", "last:2"])
@@ -120,3 +121,21 @@ def test_exp_and_log_are_accurate_to_a_few_ulp():
     assert floatmath.exp(np.float32([-87.0]))[0] == 0 and floatmath.exp(np.float32([0.0]))[0] == 1
     for v in np.linspace(1, 10, 1001).astype(np.float32):
         assert abs(float(floatmath.log(v)) - math.log(float(v))) < 4e-7
+
+
+def test_fp32_resnet_through_residual_adds_and_a_gradient_sum_is_bit_exact(tmp_path):
+    from test_finetune import RESNET, finetune_graph
+    if not RESNET.exists():
+        pytest.skip("../shared/models not present")
+    graph, data = finetune_graph(RESNET, "last:5")  # both residual adds, one tensor with two gradients
+    assert len(emit.merges(graph)) == 1
+    ref = TrainModel(graph, "fp32", lr=0.005)
+    c = HostTrainer(TrainModel(graph, "fp32", lr=0.005), tmp_path / "gen", seed=1)
+    start = ref.snapshot()
+    for t, i in enumerate(sample_order(len(data.y_train), 20, 5)):
+        x, y = data.x_train[i], int(data.y_train[i])
+        loss = ref.step(x, data.exp, y)
+        status, c_loss, layer = c.step(x, data.exp, y)
+        assert status == 0 and same_loss(c_loss, loss), f"step {t}: status {status} layer {layer}, {c_loss!r} != {loss!r}"
+        assert_same_params(ref.params, c.params(), t)
+    assert all(not np.array_equal(start[i].w, ref.params[i].w) for i in (6, 8, 9, 10))  # behind the adds
