@@ -31,7 +31,7 @@ import numpy as np
 from codegen.errors import BoardTimeoutError, ProtocolError, TrainingError
 from codegen.train import state
 from codegen.train.emit import write
-from codegen.train.hostrun import compare_params, loss_from_bits
+from codegen.train.hostrun import compare_params, loss_from_bits, same_loss
 from codegen.train.intmath import TrainingOverflow
 from codegen.train.model import TrainModel
 from host.console import ConsoleClient, bracketed
@@ -199,7 +199,7 @@ class BoardTrainer:
         if reply.status != 0:
             return f"step {t}: the board failed (status {reply.status}, layer {reply.failed_layer}), the reference did not"
         board_loss = loss_from_bits(self.reference.mode, reply.loss_bits)
-        if board_loss != loss:
+        if not same_loss(board_loss, loss):
             return f"step {t}: loss {board_loss} on the board, {loss} in the reference"
         expected = state.state_bytes(self.reference)
         full = self.full_every and (t + 1) % self.full_every == 0

@@ -81,6 +81,9 @@ COMMON_CFLAGS = (
     "-ffunction-sections",
     "-fdata-sections",
     "-fstack-usage",
+    # The fp32 training step must round every product and sum on its own, as its NumPy
+    # reference does: GNU C would fuse a*b+c into one VFMA on the M4F's FPU.
+    "-ffp-contract=off",
 )
 
 LINK_FLAGS = (

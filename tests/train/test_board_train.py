@@ -25,6 +25,7 @@ BOARD = "qemu-mps2-an386"
 @pytest.mark.parametrize("options", [
     {"update": "all"},
     {"update": "last:2", "lac": False},
+    {"update": "all", "mode": "fp32"},  # float bits equal: no fused multiply-add on the M4F's FPU
 ])
 def test_board_steps_equal_the_reference_after_every_step(tmp_path, options):
     report, _ = training.run("builtin:digits-cnn", steps=60, backend=BOARD, work=tmp_path, full_every=1, **options)
