@@ -28,17 +28,33 @@ from typing import Self
 
 import numpy as np
 
-from codegen.errors import BoardTimeoutError, ProtocolError, TrainingError
+from codegen.errors import (
+    BoardTimeoutError,
+    ProtocolError,
+    ResourceError,
+    TrainingError,
+)
 from codegen.train import state
-from codegen.train.emit import write
+from codegen.train.emit import plan, static_ram_bytes, write
 from codegen.train.hostrun import compare_params, loss_from_bits, same_loss
 from codegen.train.intmath import TrainingOverflow
 from codegen.train.model import TrainModel
 from host.console import ConsoleClient, bracketed
-from host.firmware_build import build_bootloader, build_firmware, elf_sizes
+from host.firmware_build import (
+    board_memory,
+    build_bootloader,
+    build_firmware,
+    elf_sizes,
+)
 from host.flasher import Flasher
 from host.icount import ticks_to_instructions
-from host.profiler import board_url, check_image_fits, flash_summary
+from host.profiler import (
+    FIRMWARE_OVERHEAD_BYTES,
+    STACK_BYTES,
+    board_url,
+    check_image_fits,
+    flash_summary,
+)
 from host.qemu import DEFAULT_ICOUNT_SHIFT
 from host.transport import open_port
 
@@ -103,8 +119,24 @@ class TrainClient(ConsoleClient):
         return self.hex_payload("trn-state", "trn-state")
 
 
+def check_fits(model: TrainModel, board: str) -> None:
+    """ResourceError naming the sizes if the step cannot fit the board; runs before anything is generated."""
+    memory = board_memory(board)
+    params = static_ram_bytes(model)  # the trained copies in RAM; their start values in flash
+    ram = plan(model.graph, model.mode).arena_bytes + params + STACK_BYTES + FIRMWARE_OVERHEAD_BYTES
+    flash = params + FIRMWARE_OVERHEAD_BYTES
+    source = model.graph.source
+    if ram > memory["ram_bytes"]:
+        raise ResourceError(f"{source}: a {model.mode} training step needs about {ram:,} bytes of RAM (arena, "
+                            f"parameters, stack {STACK_BYTES:,}), {board} has {memory['ram_bytes']:,}")
+    if flash > memory["app_max_bytes"]:
+        raise ResourceError(f"{source}: a {model.mode} training step needs about {flash:,} bytes of flash, "
+                            f"{board} has {memory['app_max_bytes']:,} for the application")
+
+
 def build(model: TrainModel, board: str, work: Path) -> tuple[Path, Path, dict[str, int]]:
     """Generate the step for Cortex-M4F, build the bootloader and the training app; (boot, app, app sizes)."""
+    check_fits(model, board)
     gen = work / "gen"
     write(model, gen, prefix=APP_PREFIX, target="cortex-m4")
     boot = build_bootloader(board, work / "boot")

@@ -28,6 +28,7 @@ from .model import TrainModel
 ACTIVATION_CODES = {"NONE": "TSN_TRAIN_ACT_NONE", "RELU": "TSN_TRAIN_ACT_RELU", "RELU6": "TSN_TRAIN_ACT_RELU6"}
 C_BACKWARD = ("conv", "dwconv", "fc", "avgpool", "add", "reshape")  # what the C step can run backward
 C_FORWARD = (*C_BACKWARD, "maxpool")
+SCRATCH_FORWARD = ("conv", "dwconv", "fc", "avgpool", "add")  # int8 forward kernels that sum into a scratch
 _C_STATE = {"w": "weights_{i}", "w_exp": "&weights_{i}_exp", "b": "bias_{i}", "mu": "mu_{i}", "off": "offset_{i}"}
 
 
@@ -36,8 +37,8 @@ class TrainPlan:
     arena_bytes: int
     activation: dict[int, int]  # tensor id -> arena offset in bytes
     gradient: dict[int, int]
-    scratch_offset: int
-    scratch_words: int  # 0 in fp32: its kernels write sums straight into float tensors
+    scratch: dict[int, int]  # time in the step -> offset of the int32 scratch of the kernels running then
+    scratch_words: int  # the largest scratch; 0 in fp32: its kernels write sums straight into float tensors
     saved: set[int]
     merge: dict[tuple[int, int], int]  # (layer, input position) -> offset of a second gradient, summed in after
 
@@ -119,15 +120,33 @@ def plan(graph: TrainGraph, mode: str = "int8") -> TrainPlan:
         start = n if root(graph.logits) == t else min(
             back_time[c.index] for c in layers[first:] if t in map(root, c.inputs))
         grads[t] = Buffer([t], size * _elements(shape[t]), start, back_time[producer[t].index])
-    scratch_words = 0 if mode == "fp32" else max([_elements(s) for s in shape.values()] + [graph.classes])
-    scratch = Buffer([], 4 * scratch_words, 0, 2 * n + 1)  # int8: any one tensor as int32 sums
+    # int8: a kernel's int32 sums, in a scratch that lives only while that kernel runs (fp32 writes
+    # its sums straight into the float tensors), so it shares memory with tensors not alive then
+    scratch = {} if mode == "fp32" else {t: Buffer([], 4 * words, t, t) for t, words in _scratch_words(graph).items()}
     # a second gradient lives only in its reader's backward, until it is summed in
     parts = {(i, pos): Buffer([], size * _elements(shape[t]), back_time[i], back_time[i]) for i, pos, t in merges(graph)}
-    arena = place([*buffers.values(), *grads.values(), *parts.values(), *([scratch] if scratch_words else [])])
+    arena = place([*buffers.values(), *grads.values(), *parts.values(), *scratch.values()])
     activation = {t: buffers[root(t)].offset for t in shape}
     gradient = {t: grads[root(t)].offset for t in shape if root(t) in grads}
-    return TrainPlan(arena, activation, gradient, scratch.offset, scratch_words, saved,
+    return TrainPlan(arena, activation, gradient, {t: b.offset for t, b in scratch.items()},
+                     max((b.size // 4 for b in scratch.values()), default=0), saved,
                      {key: b.offset for key, b in parts.items()})
+
+
+def _scratch_words(graph: TrainGraph) -> dict[int, int]:
+    """int32 words of scratch at each time of the step: what the kernels running then quantize."""
+    layers, n = graph.layers, len(graph.layers)
+    words = {l.index: _elements(l.out_shape) for l in layers if l.kind in SCRATCH_FORWARD}
+    words[n] = graph.classes  # the loss
+    merged = {i: _elements(graph.layers[i].in_shapes[pos]) for i, pos, _ in merges(graph)}
+    for l in layers[graph.first_backward:]:
+        need = [_elements(l.out_shape)] if l.kind in WEIGHTED else []  # LAC's gradient requantized
+        if l.kind in (*WEIGHTED, "avgpool"):
+            need.append(_elements(l.in_shapes[0]))  # the input gradient
+        need.append(merged.get(l.index, 0))
+        if max(need):
+            words[2 * n - l.index] = max(need)
+    return words
 
 
 def static_ram_bytes(model: TrainModel) -> int:
@@ -181,7 +200,11 @@ def _step_code(graph: TrainGraph, tp: TrainPlan, fp32: bool) -> tuple[list[str],
     G = lambda t: f"&arena[{tp.gradient[t] // size}]"
     E = (lambda t: None) if fp32 else (lambda t: f"e_t{t}")
     Eg = (lambda t: None) if fp32 else (lambda t: f"e_t{t}_grad")
-    scratch, int8_ctx = (None, None) if fp32 else ("scratch", "&ctx")
+    int8_ctx = None if fp32 else "&ctx"
+    n = len(graph.layers)
+
+    def scratch_at(t: int) -> str | None:
+        return None if fp32 or t not in tp.scratch else f"SCRATCH_AT({tp.scratch[t]})"
 
     def call(result: str | None, kernel: str, *args: str | None) -> str:
         """A kernel call; fp32 kernels end in _f32 and return nothing (the int8 ones return an exponent)."""
@@ -192,6 +215,7 @@ def _step_code(graph: TrainGraph, tp: TrainPlan, fp32: bool) -> tuple[list[str],
     for l in graph.layers:
         x = l.inputs[0]
         i, y = l.index, l.output
+        scratch = scratch_at(i)
         fwd.append(f"/* {_describe(l)} */")
         fwd.append(f"ctx.layer = {i};")
         if l.kind == "conv":
@@ -210,7 +234,8 @@ def _step_code(graph: TrainGraph, tp: TrainPlan, fp32: bool) -> tuple[list[str],
         elif l.kind == "reshape":
             fwd.append("/* same bytes, new shape */" if fp32 else f"{E(y)} = {E(x)}; /* same bytes, new shape */")
     z = graph.logits
-    loss = [call(Eg(z), "softmax_cross_entropy", "&ctx", T(z), E(z), f"{graph.classes}", "label", scratch, G(z), "loss")]
+    loss = [call(Eg(z), "softmax_cross_entropy", "&ctx", T(z), E(z), f"{graph.classes}", "label", scratch_at(n), G(z),
+                 "loss")]
     first = graph.first_backward
     backward_region = {l.output for l in graph.layers[first:]}
     merging = {(i, pos): t for i, pos, t in merges(graph)}
@@ -226,6 +251,7 @@ def _step_code(graph: TrainGraph, tp: TrainPlan, fp32: bool) -> tuple[list[str],
         x = l.inputs[0]
         need_dx = x in backward_region
         i, y = l.index, l.output
+        scratch = scratch_at(2 * n - i)
         gy, ey = G(y), Eg(y)
         parts = [(pos, t) for (j, pos), t in merging.items() if j == i]
         bwd.append(f"/* {_describe(l)} */")

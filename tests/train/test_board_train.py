@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from codegen.errors import ProtocolError
+from codegen.errors import ProtocolError, ResourceError
 from codegen.train import builtin
 from codegen.train import data as datasets
 from codegen.train.graph import build
 from codegen.train.model import TrainModel
 from codegen.train.trainer import train
-from host import training
+from host import board_training, training
 from host.board_training import BoardTrainer, TrainClient
 from host.cli import main
 
@@ -109,3 +109,12 @@ def test_cli_stops_on_a_corrupted_stream_and_keeps_the_last_good_weights(tmp_pat
     kept = np.load(weights)
     for i, p in expected.params.items():
         assert np.array_equal(kept[f"layer{i}_q"], p.w) and np.array_equal(kept[f"layer{i}_bias_q"], p.b)
+
+
+def test_a_step_too_large_for_the_board_is_refused_before_building(tmp_path, monkeypatch):
+    memory = dict(board_training.board_memory(BOARD), ram_bytes=96 * 1024)  # a board with 96 KiB of RAM
+    monkeypatch.setattr(board_training, "board_memory", lambda board: memory)
+    with pytest.raises(ResourceError, match=r"fp32 training step needs about [\d,]+ bytes of RAM"):
+        training.run("../shared/models/kws_ref_model.tflite", mode="fp32", update="last:2", backend=BOARD,
+                     steps=1, work=tmp_path)
+    assert not any(tmp_path.iterdir())  # nothing generated, nothing built
