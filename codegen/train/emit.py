@@ -28,6 +28,7 @@ from .model import TrainModel
 ACTIVATION_CODES = {"NONE": "TSN_TRAIN_ACT_NONE", "RELU": "TSN_TRAIN_ACT_RELU", "RELU6": "TSN_TRAIN_ACT_RELU6"}
 C_BACKWARD = ("conv", "dwconv", "fc", "avgpool", "add", "reshape")  # what the C step can run backward
 C_FORWARD = (*C_BACKWARD, "maxpool")
+INT32_SUM_TERMS = (1 << 17) - 1  # int8 products (each |p| <= 2^14) whose sum provably fits int32 (TRAINING.md)
 _C_STATE = {"w": "weights_{i}", "w_exp": "&weights_{i}_exp", "b": "bias_{i}", "mu": "mu_{i}", "off": "offset_{i}"}
 
 
@@ -75,6 +76,11 @@ def merges(graph: TrainGraph) -> list[tuple[int, int, int]]:
     return out
 
 
+def _conv_patch_bytes(l: Layer) -> int:
+    """A conv's forward gathers one output pixel's int8 window (im2col) into scratch, after the outputs."""
+    return l.window.kernel_h * l.window.kernel_w * l.in_shapes[0][-1]
+
+
 def plan(graph: TrainGraph, mode: str = "int8") -> TrainPlan:
     size = 4 if mode == "fp32" else 1  # bytes an element
     layers = graph.layers
@@ -120,6 +126,8 @@ def plan(graph: TrainGraph, mode: str = "int8") -> TrainPlan:
             back_time[c.index] for c in layers[first:] if t in map(root, c.inputs))
         grads[t] = Buffer([t], size * _elements(shape[t]), start, back_time[producer[t].index])
     scratch_words = 0 if mode == "fp32" else max([_elements(s) for s in shape.values()] + [graph.classes])
+    if scratch_words:  # int8 also gathers one conv patch (im2col) after the sums
+        scratch_words += max([-(-_conv_patch_bytes(l) // 4) for l in layers if l.kind == "conv"] + [0])
     scratch = Buffer([], 4 * scratch_words, 0, 2 * n + 1)  # int8: any one tensor as int32 sums
     # a second gradient lives only in its reader's backward, until it is summed in
     parts = {(i, pos): Buffer([], size * _elements(shape[t]), back_time[i], back_time[i]) for i, pos, t in merges(graph)}
@@ -151,8 +159,22 @@ def _check_supported(graph: TrainGraph) -> None:
         if l.kind not in allowed:
             raise UnsupportedError(f"{graph.source}: {l.where}: the generated training step has no "
                                    f"{'backward pass' if l.kind in C_FORWARD else 'kernel'} for it yet")
+        if l.kind in WEIGHTED and _int32_sum_terms(l) > INT32_SUM_TERMS:
+            raise UnsupportedError(f"{graph.source}: {l.where}: a sum of {_int32_sum_terms(l)} int8 products could "
+                                   f"leave the int32 the kernels hold it in (at most {INT32_SUM_TERMS})")
         if l.kind == "avgpool" and l.activation != "NONE" and l.index >= graph.first_backward:
             raise UnsupportedError(f"{graph.source}: {l.where}: a fused activation on a trained average pool")
+
+
+def _int32_sum_terms(l: Layer) -> int:
+    """The most int8 products one sum of the layer's kernels adds (forward, input gradient, weight gradient)."""
+    if l.kind == "fc":
+        return max(_elements(l.in_shapes[0]), l.out_shape[-1])
+    taps = l.window.kernel_h * l.window.kernel_w
+    pixels = l.out_shape[0] * l.out_shape[1]
+    if l.kind == "dwconv":
+        return max(taps, pixels)
+    return max(taps * l.in_shapes[0][-1], taps * l.out_shape[-1], pixels)
 
 
 def _window(l: Layer) -> dict:
