@@ -29,6 +29,7 @@ ACTIVATION_CODES = {"NONE": "TSN_TRAIN_ACT_NONE", "RELU": "TSN_TRAIN_ACT_RELU", 
 C_BACKWARD = ("conv", "dwconv", "fc", "avgpool", "add", "reshape")  # what the C step can run backward
 C_FORWARD = (*C_BACKWARD, "maxpool")
 SCRATCH_FORWARD = ("conv", "dwconv", "fc", "avgpool", "add")  # int8 forward kernels that sum into a scratch
+INT32_SUM_TERMS = (1 << 17) - 1  # int8 products (each |p| <= 2^14) whose sum provably fits int32 (TRAINING.md)
 _C_STATE = {"w": "weights_{i}", "w_exp": "&weights_{i}_exp", "b": "bias_{i}", "mu": "mu_{i}", "off": "offset_{i}"}
 
 
@@ -74,6 +75,11 @@ def merges(graph: TrainGraph) -> list[tuple[int, int, int]]:
             raise UnsupportedError(f"{graph.source}: layer {index}: the generated training step cannot sum a "
                                    f"second gradient into tensor {t}, which a reshape also reads")
     return out
+
+
+def _conv_patch_bytes(l: Layer) -> int:
+    """A conv's forward gathers one output pixel's int8 window (im2col) into scratch, after the outputs."""
+    return l.window.kernel_h * l.window.kernel_w * l.in_shapes[0][-1]
 
 
 def plan(graph: TrainGraph, mode: str = "int8") -> TrainPlan:
@@ -137,6 +143,9 @@ def _scratch_words(graph: TrainGraph) -> dict[int, int]:
     """int32 words of scratch at each time of the step: what the kernels running then quantize."""
     layers, n = graph.layers, len(graph.layers)
     words = {l.index: _elements(l.out_shape) for l in layers if l.kind in SCRATCH_FORWARD}
+    for l in layers:
+        if l.kind == "conv":  # the forward also gathers one patch (im2col) after its sums
+            words[l.index] += -(-_conv_patch_bytes(l) // 4)
     words[n] = graph.classes  # the loss
     merged = {i: _elements(graph.layers[i].in_shapes[pos]) for i, pos, _ in merges(graph)}
     for l in layers[graph.first_backward:]:
@@ -170,8 +179,22 @@ def _check_supported(graph: TrainGraph) -> None:
         if l.kind not in allowed:
             raise UnsupportedError(f"{graph.source}: {l.where}: the generated training step has no "
                                    f"{'backward pass' if l.kind in C_FORWARD else 'kernel'} for it yet")
+        if l.kind in WEIGHTED and _int32_sum_terms(l) > INT32_SUM_TERMS:
+            raise UnsupportedError(f"{graph.source}: {l.where}: a sum of {_int32_sum_terms(l)} int8 products could "
+                                   f"leave the int32 the kernels hold it in (at most {INT32_SUM_TERMS})")
         if l.kind == "avgpool" and l.activation != "NONE" and l.index >= graph.first_backward:
             raise UnsupportedError(f"{graph.source}: {l.where}: a fused activation on a trained average pool")
+
+
+def _int32_sum_terms(l: Layer) -> int:
+    """The most int8 products one sum of the layer's kernels adds (forward, input gradient, weight gradient)."""
+    if l.kind == "fc":
+        return max(_elements(l.in_shapes[0]), l.out_shape[-1])
+    taps = l.window.kernel_h * l.window.kernel_w
+    pixels = l.out_shape[0] * l.out_shape[1]
+    if l.kind == "dwconv":
+        return max(taps, pixels)
+    return max(taps * l.in_shapes[0][-1], taps * l.out_shape[-1], pixels)
 
 
 def _window(l: Layer) -> dict:

@@ -71,10 +71,12 @@ def test_sanitized_runner_agrees(tmp_path):
     assert status.tolist() == [0] * 25 and losses.tolist() == expected
 
 
-def test_training_step_compiles_for_cortex_m4_with_werror(tmp_path):
+@pytest.mark.parametrize("flags", [(), ("-DTSN_NN_PORTABLE",)], ids=["dsp", "portable"])
+def test_training_step_compiles_for_cortex_m4_with_werror(tmp_path, flags):
+    # the host C above runs the portable kernels (no DSP extension there), the board the DSP ones
     graph = build(builtin.digits_cnn(0))
     emit.write(TrainModel(graph, "int8", lr=0.1), tmp_path / "m4", target="cortex-m4")
-    assert build_cortex_m4(tmp_path / "m4", tmp_path / "m4" / "build")
+    assert build_cortex_m4(tmp_path / "m4", tmp_path / "m4" / "build", flags)
 
 
 def test_planned_arena_is_smaller_for_last_n(tmp_path):
