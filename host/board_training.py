@@ -241,11 +241,12 @@ class BoardTrainer:
                 None if reply.state_crc == zlib.crc32(expected) else f"step {t}: state CRC differs")
         return None
 
-    def verify_final(self) -> None:
-        """Read the whole state back and compare it with the reference (after the last step)."""
+    def read_back(self) -> dict:
+        """The board's parameters after the last step, compared with the reference's; for evaluation."""
+        got = state.decode(self.reference, self.client.state(), self.client.where)
         if self.mismatch is None and self.steps:
-            got = state.decode(self.reference, self.client.state(), self.client.where)
             self.mismatch = compare_params(self.reference.params, got, f"after step {self.steps - 1}")
+        return got
 
     def report(self) -> dict:
         """Per-step cost on the board and its memory: the run report's board figures."""
