@@ -12,7 +12,8 @@ NAMES = ["fp32", "int8 LAC+PRC", "int8 no LAC", "int8 no PRC", "int8 neither"]
 
 def test_tiny_schedule_writes_five_variants_table_and_plot(tmp_path, capsys):
     out, png = tmp_path / "b.json", tmp_path / "b.png"
-    assert bench_train.main(["--steps", "50", "--seeds", "3", "--json", str(out), "--plot", str(png)]) == 0
+    assert bench_train.main(["--steps", "50", "--seeds", "3", "--finetune-steps", "0", "--json", str(out),
+                             "--plot", str(png)]) == 0
     report = json.loads(out.read_text())
     assert (report["steps"], report["seeds"], report["lr"]) == (50, [3], bench_train.DEFAULT_LR)
 
@@ -73,3 +74,13 @@ def test_bad_seeds_are_rejected():
         bench_train.main(["--seeds", "1,x"])
     with pytest.raises(SystemExit):
         bench_train.main(["--seeds", "1,1"])
+
+
+def test_a_finetune_row_runs_a_shared_model_with_its_defaults():
+    label, file = bench_train.FINETUNE_MODELS[0]
+    row = bench_train.run_finetune((label, file, "last:1", "int8", 20))
+    assert (row["model"], row["update"], row["mode"], row["steps_done"]) == (label, "last:1", "int8", 20)
+    assert row["head"] == "reset" and 0 < row["lr"] < 0.1  # an imported model: zero head, feature-scaled rate
+    assert abs(row["start_accuracy"] - 0.1058) < 0.01  # the zero head: every class equally likely
+    line = bench_train.finetune_markdown([row]).splitlines()[-1]
+    assert line.startswith(f"| {label} | last:1 | int8 | 20 | ") and line.endswith(f"{100 * row['test_accuracy']:.1f}% |")
