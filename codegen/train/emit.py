@@ -82,6 +82,13 @@ def _conv_patch_bytes(l: Layer) -> int:
     return l.window.kernel_h * l.window.kernel_w * l.in_shapes[0][-1]
 
 
+def _conv_update_bytes(l: Layer) -> int:
+    """A conv's weight gradient gathers g transposed and every tap's inputs, int8 [tap][ci][pixel]. (A
+    depthwise gathers one tap at a time: 2 bytes an output, inside the 4 its output gradient has.)"""
+    pixels = l.out_shape[0] * l.out_shape[1]
+    return pixels * (l.out_shape[-1] + _conv_patch_bytes(l))
+
+
 def plan(graph: TrainGraph, mode: str = "int8") -> TrainPlan:
     size = 4 if mode == "fp32" else 1  # bytes an element
     layers = graph.layers
@@ -152,6 +159,8 @@ def _scratch_words(graph: TrainGraph) -> dict[int, int]:
         need = [_elements(l.out_shape)] if l.kind in WEIGHTED else []  # LAC's gradient requantized
         if l.kind in (*WEIGHTED, "avgpool"):
             need.append(_elements(l.in_shapes[0]))  # the input gradient
+        if l.kind == "conv" and l.trainable:
+            need.append(-(-_conv_update_bytes(l) // 4))
         need.append(merged.get(l.index, 0))
         if max(need):
             words[2 * n - l.index] = max(need)
@@ -296,7 +305,8 @@ def _step_code(graph: TrainGraph, tp: TrainPlan, fp32: bool) -> tuple[list[str],
                 if l.kind == "fc":
                     bwd.append(call(None, "fc_update", "&ctx", T(x), E(x), geometry, gy, ey, f"&layers[{i}]"))
                 else:
-                    bwd.append(call(None, f"{kernel}_update", "&ctx", T(x), E(x), gy, ey, geometry, f"&layers[{i}]"))
+                    bwd.append(call(None, f"{kernel}_update", "&ctx", T(x), E(x), gy, ey, geometry, f"&layers[{i}]",
+                                    scratch))
                 if fp32:
                     bwd.append(call(None, "bias_update", "&ctx", gy, pixels, f"&layers[{i}]"))
                 else:
