@@ -118,3 +118,24 @@ def test_a_step_too_large_for_the_board_is_refused_before_building(tmp_path, mon
         training.run("../shared/models/kws_ref_model.tflite", mode="fp32", update="last:2", backend=BOARD,
                      steps=1, work=tmp_path)
     assert not any(tmp_path.iterdir())  # nothing generated, nothing built
+
+
+def test_a_board_that_stops_answering_stops_the_run_in_one_line(tmp_path, monkeypatch):
+    original = TrainClient.send_sample
+    sent = []
+
+    def fall_silent_at_step_4(self, data):
+        sent.append(data)
+        if len(sent) == 5:  # the app resets into the bootloader, which does not speak this protocol
+            self.command("tsn-boot")
+            self.timeout = 2.0
+        original(self, data)
+
+    monkeypatch.setattr(TrainClient, "send_sample", fall_silent_at_step_4)
+    out = tmp_path / "r.json"
+    r = CliRunner().invoke(main, ["train", "builtin:digits-cnn", "--backend", BOARD, "--steps", "10", "--json",
+                                  str(out), "-q"])
+    assert r.exit_code == 9, r.output
+    errors = [line for line in r.output.splitlines() if line.startswith("tinysyn: error:")]
+    assert len(errors) == 1 and "step 4" in errors[0] and "no reply" in errors[0]
+    assert json.loads(out.read_text())["steps_done"] == 4
