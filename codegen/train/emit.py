@@ -426,11 +426,12 @@ def _step_code(graph: TrainGraph, tp: TrainPlan, fp32: bool) -> tuple[list[str],
     return fwd, loss, bwd
 
 
-def render(model: TrainModel, prefix: str = "train", target: str = "host") -> tuple[dict[str, str], TrainPlan]:
+def render(model: TrainModel, prefix: str = "train", target: str = "host",
+           memory: str = "small") -> tuple[dict[str, str], TrainPlan]:
     graph = model.graph
     fp32 = model.mode == "fp32"
     _check_supported(graph)
-    tp = plan(graph, model.mode)
+    tp = plan(graph, model.mode, memory)
     env = environment()
     fwd, loss, bwd = _step_code(graph, tp, fp32)
     weighted = []
@@ -492,7 +493,8 @@ def render(model: TrainModel, prefix: str = "train", target: str = "host") -> tu
     return files, tp
 
 
-def write(model: TrainModel, out_dir: Path, prefix: str = "train", target: str = "host") -> TrainPlan:
-    files, tp = render(model, prefix, target)
+def write(model: TrainModel, out_dir: Path, prefix: str = "train", target: str = "host",
+          memory: str = "small") -> TrainPlan:
+    files, tp = render(model, prefix, target, memory)
     write_files(files, out_dir)
     return tp

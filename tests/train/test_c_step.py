@@ -34,9 +34,17 @@ def test_host_c_step_is_bit_exact_with_numpy(tmp_path, update, lac, prc):
     assert_bit_exact(tmp_path, graph, lac, prc)
 
 
-def assert_bit_exact(tmp_path, graph, lac, prc):
+def test_fast_step_memory_keeps_every_sum_and_is_bit_exact(tmp_path):
+    graph = build(builtin.digits_cnn(0), "all")
+    fast, small = emit.plan(graph, memory="fast"), emit.plan(graph)
+    assert not fast.recomputed and fast.arena_bytes > small.arena_bytes
+    assert_bit_exact(tmp_path, graph, True, True, memory="fast")
+
+
+def assert_bit_exact(tmp_path, graph, lac, prc, memory="small"):
     ref = TrainModel(graph, "int8", lr=0.1, lac=lac, prc=prc, seed=11)
-    c = HostTrainer(TrainModel(graph, "int8", lr=0.1, lac=lac, prc=prc, seed=11), tmp_path / "gen", seed=11)
+    c = HostTrainer(TrainModel(graph, "int8", lr=0.1, lac=lac, prc=prc, seed=11), tmp_path / "gen", seed=11,
+                    memory=memory)
     assert_same_params(ref.params, c.params(), "init")
     xs, ys, exp = stream(graph, STEPS)
     for t, (x, y) in enumerate(zip(xs, ys)):
