@@ -8,7 +8,9 @@ of layer i at 2L - i; saved activations live until the last backward that
 reads them, gradients from their producer's to their consumer's backward.
 Both arithmetics share the plan, the step code and the model templates; fp32
 tensors are floats (4 bytes an element), carry no exponents and need no int32
-scratch, and its kernels (tsn_train_f32.c) end in _f32.
+scratch, and its kernels (tsn_train_f32.c) end in _f32. An int8 kernel's int32
+scratch lives only while the call runs; kernels that can make their sums again
+keep only the pixels' sums that fit under the step's peak (TRAINING.md, Memory).
 """
 from __future__ import annotations
 
@@ -30,6 +32,11 @@ C_BACKWARD = ("conv", "dwconv", "fc", "avgpool", "add", "reshape")  # what the C
 C_FORWARD = (*C_BACKWARD, "maxpool")
 SCRATCH_FORWARD = ("conv", "dwconv", "fc", "avgpool", "add")  # int8 forward kernels that sum into a scratch
 INT32_SUM_TERMS = (1 << 17) - 1  # int8 products (each |p| <= 2^14) whose sum provably fits int32 (TRAINING.md)
+# A kernel whose sums have at most this many terms each may make the sums of some pixels twice (first for the
+# tensor's range, then to round them) instead of keeping them, where keeping them would set the arena's peak:
+# a 3x3 window, a 1x1 conv over 16 channels. Wider sums cost more to make again than they save.
+RECOMPUTE_MAX_TERMS = 16
+STEP_MEMORY = ("small", "fast")  # plan(memory=...): make sums twice where they set the peak, or never
 _C_STATE = {"w": "weights_{i}", "w_exp": "&weights_{i}_exp", "b": "bias_{i}", "mu": "mu_{i}", "off": "offset_{i}"}
 
 
@@ -42,7 +49,13 @@ class TrainPlan:
     scratch_words: int  # the largest scratch; 0 in fp32: its kernels write sums straight into float tensors
     saved: set[int]
     merge: dict[tuple[int, int], int]  # (layer, input position) -> offset of a second gradient, summed in after
+    kept: dict[tuple[str, int], int]  # (kernel, layer) -> pixels whose sums stay in scratch; the others are made twice
+    sums: dict[tuple[str, int], Sums]  # (kernel, layer) -> the int32 sums of every int8 call that quantizes some
 
+    @property
+    def recomputed(self) -> dict[tuple[str, int], int]:
+        """The calls that make some of their pixels' sums twice -> how many pixels."""
+        return {key: self.sums[key].pixels - k for key, k in self.kept.items() if k < self.sums[key].pixels}
 
     @property
     def scratch_bytes(self) -> int:
@@ -51,6 +64,36 @@ class TrainPlan:
 
 def _elements(shape) -> int:
     return int(np.prod(shape))
+
+
+@dataclass(frozen=True)
+class Sums:
+    """One kernel call's int32 sums, made pixel by pixel (``channels`` values each) and quantized as one tensor;
+    with ``terms`` at most RECOMPUTE_MAX_TERMS, some pixels' sums may be made twice instead of kept."""
+    pixels: int
+    channels: int
+    terms: int | None = None  # products (or values) in one sum; None: the kernel always keeps its sums
+    extra_words: int = 0  # after the sums: a conv's im2col patch
+    staged: bool = False  # a weighted forward: its pixels made twice need each channel's smallest and largest sum
+
+    @property
+    def recomputable(self) -> bool:
+        return self.terms is not None and self.terms <= RECOMPUTE_MAX_TERMS
+
+    def words(self, kept: int) -> int:
+        """Scratch for ``kept`` pixels' sums plus, for the others, one working pixel and, staged, each channel's
+        smallest and largest sum (quantize_pixels in C)."""
+        return (self.pixels if kept == self.pixels else kept + 1 + 2 * self.staged) * self.channels + self.extra_words
+
+    @property
+    def least_words(self) -> int:
+        return self.words(0 if self.recomputable else self.pixels)
+
+    def most_kept(self, words: int) -> int:
+        """The most pixels whose sums fit in ``words`` of scratch."""
+        if not self.recomputable or self.words(self.pixels) <= words:
+            return self.pixels
+        return min(self.pixels - 1, (words - self.extra_words) // self.channels - 1 - 2 * self.staged)
 
 
 def merges(graph: TrainGraph) -> list[tuple[int, int, int]]:
@@ -82,14 +125,17 @@ def _conv_patch_bytes(l: Layer) -> int:
     return l.window.kernel_h * l.window.kernel_w * l.in_shapes[0][-1]
 
 
-def _conv_update_bytes(l: Layer) -> int:
-    """A conv's weight gradient gathers g transposed and every tap's inputs, int8 [tap][ci][pixel]. (A
-    depthwise gathers one tap at a time: 2 bytes an output, inside the 4 its output gradient has.)"""
+def _update_bytes(l: Layer) -> int:
+    """A conv's weight gradient gathers every tap's inputs, int8 [tap][ci][pixel], and one output channel's
+    gradients at a time; a depthwise gathers g transposed and one tap at a time: 2 bytes an output."""
     pixels = l.out_shape[0] * l.out_shape[1]
-    return pixels * (l.out_shape[-1] + _conv_patch_bytes(l))
+    return pixels * (_conv_patch_bytes(l) + 1) if l.kind == "conv" else 2 * _elements(l.out_shape)
 
 
-def plan(graph: TrainGraph, mode: str = "int8") -> TrainPlan:
+def plan(graph: TrainGraph, mode: str = "int8", memory: str = "small") -> TrainPlan:
+    """memory="small" makes sums twice where keeping them would set the arena's peak; "fast" keeps them all."""
+    if memory not in STEP_MEMORY:
+        raise ValueError(f"memory={memory!r}: expected one of {STEP_MEMORY}")
     size = 4 if mode == "fp32" else 1  # bytes an element
     layers = graph.layers
     n = len(layers)
@@ -134,37 +180,77 @@ def plan(graph: TrainGraph, mode: str = "int8") -> TrainPlan:
             back_time[c.index] for c in layers[first:] if t in map(root, c.inputs))
         grads[t] = Buffer([t], size * _elements(shape[t]), start, back_time[producer[t].index])
     # int8: a kernel's int32 sums, in a scratch that lives only while that kernel runs (fp32 writes
-    # its sums straight into the float tensors), so it shares memory with tensors not alive then
-    scratch = {} if mode == "fp32" else {t: Buffer([], 4 * words, t, t) for t, words in _scratch_words(graph).items()}
+    # its sums straight into the float tensors), so it shares memory with tensors not alive then. Planned
+    # first at its least (recomputable kernels keep no pixel), then widened into the room free at its time.
+    sums = {} if mode == "fp32" else _scratch_sums(graph)
+    at_time: dict[int, dict[tuple[str, int], Sums]] = {}
+    for (kernel, i), s in sums.items():
+        at_time.setdefault(_sums_time(kernel, i, n), {})[(kernel, i)] = s
+    least = {key: s.words(s.pixels) if memory == "fast" else s.least_words for key, s in sums.items()}
+    scratch = {t: Buffer([], 4 * max(least[key] for key in calls), t, t) for t, calls in at_time.items()}
     # a second gradient lives only in its reader's backward, until it is summed in
     parts = {(i, pos): Buffer([], size * _elements(shape[t]), back_time[i], back_time[i]) for i, pos, t in merges(graph)}
-    arena = place([*buffers.values(), *grads.values(), *parts.values(), *scratch.values()])
+    tensors = [*buffers.values(), *grads.values(), *parts.values()]
+    arena = place([*tensors, *scratch.values()])
+    kept = {}
+    for t, calls in at_time.items():
+        scratch[t].offset, room = _widest_gap([b for b in tensors if b.first <= t <= b.last], arena)
+        kept.update({key: s.pixels if memory == "fast" else s.most_kept(room // 4) for key, s in calls.items()})
+        scratch[t].size = 4 * max(s.words(kept[key]) for key, s in calls.items())
     activation = {t: buffers[root(t)].offset for t in shape}
     gradient = {t: grads[root(t)].offset for t in shape if root(t) in grads}
     return TrainPlan(arena, activation, gradient, {t: b.offset for t, b in scratch.items()},
                      max((b.size // 4 for b in scratch.values()), default=0), saved,
-                     {key: b.offset for key, b in parts.items()})
+                     {key: b.offset for key, b in parts.items()}, kept, sums)
 
 
-def _scratch_words(graph: TrainGraph) -> dict[int, int]:
-    """int32 words of scratch at each time of the step: what the kernels running then quantize."""
+def _widest_gap(live: list[Buffer], arena: int) -> tuple[int, int]:
+    """(offset, bytes) of the widest word-aligned stretch of the arena that no buffer in ``live`` occupies."""
+    best, cursor = (0, 0), 0
+    for b in sorted(live, key=lambda b: b.offset):
+        if b.offset - cursor > best[1]:
+            best = (cursor, b.offset - cursor)
+        cursor = max(cursor, -(-(b.offset + b.size) // 4) * 4)
+    return best if best[1] >= arena - cursor else (cursor, arena - cursor)
+
+
+def _sums_time(kernel: str, index: int, n: int) -> int:
+    """When a call runs in the step's timeline: forward of layer i at i, the loss at n, backward at 2n - i."""
+    return index if kernel in ("forward", "loss") else 2 * n - index
+
+
+def _scratch_sums(graph: TrainGraph) -> dict[tuple[str, int], Sums]:
+    """The int32 sums of every int8 kernel call that quantizes them, by (kernel, layer): what its scratch holds."""
     layers, n = graph.layers, len(graph.layers)
-    words = {l.index: _elements(l.out_shape) for l in layers if l.kind in SCRATCH_FORWARD}
+    sums = {}
     for l in layers:
+        if l.kind not in SCRATCH_FORWARD:
+            continue
+        pixels, channels = _elements(l.out_shape[:-1]), l.out_shape[-1]
         if l.kind == "conv":  # the forward also gathers one patch (im2col) after its sums
-            words[l.index] += -(-_conv_patch_bytes(l) // 4)
-    words[n] = graph.classes  # the loss
-    merged = {i: _elements(graph.layers[i].in_shapes[pos]) for i, pos, _ in merges(graph)}
+            taps = l.window.kernel_h * l.window.kernel_w * l.in_shapes[0][-1]
+            sums[("forward", l.index)] = Sums(pixels, channels, taps, -(-_conv_patch_bytes(l) // 4), True)
+        elif l.kind in ("dwconv", "avgpool"):
+            taps = l.window.kernel_h * l.window.kernel_w
+            sums[("forward", l.index)] = Sums(pixels, channels, taps, staged=l.kind == "dwconv")
+        else:
+            sums[("forward", l.index)] = Sums(1, _elements(l.out_shape))
+    sums[("loss", n)] = Sums(1, graph.classes)
+    region = {l.output for l in layers[graph.first_backward:]}
     for l in layers[graph.first_backward:]:
-        need = [_elements(l.out_shape)] if l.kind in WEIGHTED else []  # LAC's gradient requantized
-        if l.kind in (*WEIGHTED, "avgpool"):
-            need.append(_elements(l.in_shapes[0]))  # the input gradient
-        if l.kind == "conv" and l.trainable:
-            need.append(-(-_conv_update_bytes(l) // 4))
-        need.append(merged.get(l.index, 0))
-        if max(need):
-            words[2 * n - l.index] = max(need)
-    return words
+        if l.kind in WEIGHTED:  # LAC's gradient requantized: one product a value
+            sums[("output_grad", l.index)] = Sums(_elements(l.out_shape[:-1]), l.out_shape[-1], 1)
+        if l.inputs[0] in region and l.kind in (*WEIGHTED, "avgpool"):  # the input gradient
+            x = l.in_shapes[0]
+            if l.kind in ("dwconv", "avgpool"):  # a sum over the taps that reach an input pixel
+                sums[("input_grad", l.index)] = Sums(x[0] * x[1], x[2], l.window.kernel_h * l.window.kernel_w)
+            else:
+                sums[("input_grad", l.index)] = Sums(1, _elements(x))
+        if l.kind in ("conv", "dwconv") and l.trainable:  # not sums: the update's gathered columns, same scratch
+            sums[("update", l.index)] = Sums(1, -(-_update_bytes(l) // 4))
+    for i, pos, _ in merges(graph):
+        sums[("merge", i)] = Sums(1, _elements(graph.layers[i].in_shapes[pos]))
+    return sums
 
 
 def static_ram_bytes(model: TrainModel) -> int:
@@ -238,6 +324,10 @@ def _step_code(graph: TrainGraph, tp: TrainPlan, fp32: bool) -> tuple[list[str],
     def scratch_at(t: int) -> str | None:
         return None if fp32 or t not in tp.scratch else f"SCRATCH_AT({tp.scratch[t]})"
 
+    def kept(kernel: str, i: int) -> str | None:
+        """The pixels whose sums a recomputing kernel keeps (the plan's choice)."""
+        return None if fp32 else f"{tp.kept[(kernel, i)]}"
+
     def call(result: str | None, kernel: str, *args: str | None) -> str:
         """A kernel call; fp32 kernels end in _f32 and return nothing (the int8 ones return an exponent)."""
         text = f"tsn_train_{kernel}{'_f32' if fp32 else ''}({', '.join(a for a in args if a is not None)});"
@@ -251,13 +341,16 @@ def _step_code(graph: TrainGraph, tp: TrainPlan, fp32: bool) -> tuple[list[str],
         fwd.append(f"/* {_describe(l)} */")
         fwd.append(f"ctx.layer = {i};")
         if l.kind == "conv":
-            fwd.append(call(E(y), "conv_forward", int8_ctx, T(x), E(x), f"&window_{i}", f"&layers[{i}]", scratch, T(y)))
+            fwd.append(call(E(y), "conv_forward", int8_ctx, T(x), E(x), f"&window_{i}", f"&layers[{i}]", scratch,
+                            kept("forward", i), T(y)))
         elif l.kind == "dwconv":
-            fwd.append(call(E(y), "depthwise_forward", int8_ctx, T(x), E(x), f"&window_{i}", f"&layers[{i}]", scratch, T(y)))
+            fwd.append(call(E(y), "depthwise_forward", int8_ctx, T(x), E(x), f"&window_{i}", f"&layers[{i}]", scratch,
+                            kept("forward", i), T(y)))
         elif l.kind == "fc":
             fwd.append(call(E(y), "fc_forward", int8_ctx, T(x), E(x), f"{_elements(l.in_shapes[0])}", f"&layers[{i}]", scratch, T(y)))
         elif l.kind == "avgpool":
-            fwd.append(call(E(y), "avgpool_forward", int8_ctx, T(x), E(x), f"&window_{i}", ACTIVATION_CODES[l.activation], scratch, T(y)))
+            fwd.append(call(E(y), "avgpool_forward", int8_ctx, T(x), E(x), f"&window_{i}", ACTIVATION_CODES[l.activation],
+                            scratch, kept("forward", i), T(y)))
         elif l.kind == "maxpool":
             fwd.append(call(E(y), "maxpool_forward", T(x), E(x), f"&window_{i}", T(y)))
         elif l.kind == "add":
@@ -296,11 +389,13 @@ def _step_code(graph: TrainGraph, tp: TrainPlan, fp32: bool) -> tuple[list[str],
             if not fp32:
                 bwd.append(f"g_exp = {ey};")
             bwd.append(call(ey, "output_grad", int8_ctx, gy, ey, T(y), E(y), pixels, f"&layers[{i}]",
-                            *([] if fp32 else ["dmu", "doffset", scratch])))
+                            *([] if fp32 else ["dmu", "doffset", scratch, kept("output_grad", i)])))
             kernel = {"conv": "conv", "dwconv": "depthwise", "fc": "fc"}[l.kind]
             geometry = f"{_elements(l.in_shapes[0])}" if l.kind == "fc" else f"&window_{i}"
             if need_dx:
-                bwd.append(call(gx, f"{kernel}_input_grad", int8_ctx, gy, ey, geometry, f"&layers[{i}]", scratch, dx))
+                recompute = kept("input_grad", i) if l.kind == "dwconv" else None
+                bwd.append(call(gx, f"{kernel}_input_grad", int8_ctx, gy, ey, geometry, f"&layers[{i}]", scratch,
+                                recompute, dx))
             if l.trainable:
                 if l.kind == "fc":
                     bwd.append(call(None, "fc_update", "&ctx", T(x), E(x), geometry, gy, ey, f"&layers[{i}]"))
@@ -313,7 +408,8 @@ def _step_code(graph: TrainGraph, tp: TrainPlan, fp32: bool) -> tuple[list[str],
                     bwd.append(call(None, "bias_lac_update", "&ctx", gy, ey, pixels, f"&layers[{i}]", "dmu",
                                     f"g_exp + {E(y)}", "doffset", "g_exp"))
         elif l.kind == "avgpool" and need_dx:
-            bwd.append(call(gx, "avgpool_input_grad", int8_ctx, gy, ey, f"&window_{i}", scratch, dx))
+            bwd.append(call(gx, "avgpool_input_grad", int8_ctx, gy, ey, f"&window_{i}", scratch,
+                            kept("input_grad", i), dx))
         elif l.kind == "add":
             for pos, t in enumerate(l.inputs):
                 if t in backward_region:
@@ -330,11 +426,12 @@ def _step_code(graph: TrainGraph, tp: TrainPlan, fp32: bool) -> tuple[list[str],
     return fwd, loss, bwd
 
 
-def render(model: TrainModel, prefix: str = "train", target: str = "host") -> tuple[dict[str, str], TrainPlan]:
+def render(model: TrainModel, prefix: str = "train", target: str = "host",
+           memory: str = "small") -> tuple[dict[str, str], TrainPlan]:
     graph = model.graph
     fp32 = model.mode == "fp32"
     _check_supported(graph)
-    tp = plan(graph, model.mode)
+    tp = plan(graph, model.mode, memory)
     env = environment()
     fwd, loss, bwd = _step_code(graph, tp, fp32)
     weighted = []
@@ -396,7 +493,8 @@ def render(model: TrainModel, prefix: str = "train", target: str = "host") -> tu
     return files, tp
 
 
-def write(model: TrainModel, out_dir: Path, prefix: str = "train", target: str = "host") -> TrainPlan:
-    files, tp = render(model, prefix, target)
+def write(model: TrainModel, out_dir: Path, prefix: str = "train", target: str = "host",
+          memory: str = "small") -> TrainPlan:
+    files, tp = render(model, prefix, target, memory)
     write_files(files, out_dir)
     return tp

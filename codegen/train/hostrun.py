@@ -37,9 +37,9 @@ LOSS_TYPE = {"int8": "int32_t", "fp32": "float"}  # <PREFIX>_LOSS_T: Q16 integer
 
 
 class HostTrainer:
-    def __init__(self, model: TrainModel, gen_dir: Path, seed: int, prefix: str = "train"):
+    def __init__(self, model: TrainModel, gen_dir: Path, seed: int, prefix: str = "train", memory: str = "small"):
         gen_dir = Path(gen_dir)
-        self.plan: TrainPlan = write(model, gen_dir, prefix)
+        self.plan: TrainPlan = write(model, gen_dir, prefix, memory=memory)
         self.model, self.prefix = model, prefix
         digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(gen_dir.glob("*.[ch]")))).hexdigest()[:16]
         self.ffi = cffi.FFI()

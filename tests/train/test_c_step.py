@@ -30,8 +30,21 @@ def assert_same_params(ref, got, step):
                                             ("last:2", True, True), ("1,5", True, True)])
 def test_host_c_step_is_bit_exact_with_numpy(tmp_path, update, lac, prc):
     graph = build(builtin.digits_cnn(0), update)
+    assert emit.plan(graph).recomputed  # every config here makes some sums twice: these runs check that too
+    assert_bit_exact(tmp_path, graph, lac, prc)
+
+
+def test_fast_step_memory_keeps_every_sum_and_is_bit_exact(tmp_path):
+    graph = build(builtin.digits_cnn(0), "all")
+    fast, small = emit.plan(graph, memory="fast"), emit.plan(graph)
+    assert not fast.recomputed and fast.arena_bytes > small.arena_bytes
+    assert_bit_exact(tmp_path, graph, True, True, memory="fast")
+
+
+def assert_bit_exact(tmp_path, graph, lac, prc, memory="small"):
     ref = TrainModel(graph, "int8", lr=0.1, lac=lac, prc=prc, seed=11)
-    c = HostTrainer(TrainModel(graph, "int8", lr=0.1, lac=lac, prc=prc, seed=11), tmp_path / "gen", seed=11)
+    c = HostTrainer(TrainModel(graph, "int8", lr=0.1, lac=lac, prc=prc, seed=11), tmp_path / "gen", seed=11,
+                    memory=memory)
     assert_same_params(ref.params, c.params(), "init")
     xs, ys, exp = stream(graph, STEPS)
     for t, (x, y) in enumerate(zip(xs, ys)):
@@ -41,6 +54,28 @@ def test_host_c_step_is_bit_exact_with_numpy(tmp_path, update, lac, prc):
         assert_same_params(ref.params, c.params(), t)
     for x in xs[:20]:
         assert c.predict(x, exp) == ref.predict(ref.input(x, exp))
+
+
+def test_making_every_recomputable_sum_twice_is_bit_exact(tmp_path, monkeypatch):
+    # keep no pixel's sums wherever the kernel can make them again: both passes of every such kernel
+    monkeypatch.setattr(emit.Sums, "most_kept", lambda sums, words: 0 if sums.recomputable else sums.pixels)
+    graph = build(builtin.digits_cnn(0), "all")
+    assert set(emit.plan(graph).recomputed) == {
+        ("forward", 0), ("forward", 1), ("forward", 2), ("forward", 3), ("output_grad", 0), ("output_grad", 1),
+        ("output_grad", 2), ("output_grad", 5), ("input_grad", 1), ("input_grad", 3)}
+    assert_bit_exact(tmp_path, graph, True, True)
+
+
+def test_planned_int8_arena_is_the_live_tensors_plus_the_sums_kept_whole():
+    tp = emit.plan(build(builtin.digits_cnn(0), "all"))
+    # the 8x8x8 sums of the depthwise input gradient and of conv0's LAC gradient are not all kept
+    assert {("input_grad", 1), ("output_grad", 0)} <= set(tp.recomputed)
+    # The most int8 bytes alive at once, at the backward of pw2 (conv 1x1, 4x4x8 -> 4x4x32): the input (8x8x1),
+    # conv0's output (8x8x8, saved for dw1's update), dw1's output (4x4x8, pw2's x), pw2's output (4x4x32, its
+    # activation mask), its gradient (4x4x32) and the gradient of its input (4x4x8). pw2's input gradient is a
+    # scatter that keeps its 4x4x8 int32 sums whole. No time of the step needs more.
+    live = 8 * 8 * 1 + 8 * 8 * 8 + 4 * 4 * 8 + 4 * 4 * 32 + 4 * 4 * 32 + 4 * 4 * 8
+    assert tp.arena_bytes <= live + 4 * (4 * 4 * 8)
 
 
 def test_divergence_fails_in_the_same_step_in_c_and_numpy(tmp_path):
