@@ -28,7 +28,8 @@ from host.training import run
 REPO = Path(__file__).resolve().parents[1]
 BOARD = "qemu-mps2-an386"
 KWS = REPO.parent / "shared" / "models" / "kws_ref_model.tflite"
-MODES = ("int8", "fp32")
+#: (mode, step memory): the int8 step planned small (the default) and fast, and the fp32 baseline
+MODES = (("int8", "small"), ("int8", "fast"), ("fp32", "small"))
 #: (model, its name in the table, updates, steps as a fraction of --steps: a KWS step is ~100x dearer)
 MODELS = (
     ("builtin:digits-cnn", "digits-cnn", ("all", "last:2", "last:1"), 1.0),
@@ -37,13 +38,14 @@ MODELS = (
 DEFAULT_STEPS = 30  # the step's cost barely varies: its median over 30 is stable to a few instructions
 
 
-def measure(model: str, name: str, mode: str, update: str, steps: int, work: Path) -> dict:
-    report, _ = run(model, mode=mode, update=update, backend=BOARD, steps=steps,
-                    work=work / f"{name}-{mode}-{update}")
+def measure(model: str, name: str, mode: str, memory: str, update: str, steps: int, work: Path) -> dict:
+    report, _ = run(model, mode=mode, update=update, backend=BOARD, steps=steps, step_memory=memory,
+                    work=work / f"{name}-{mode}-{memory}-{update}")
     board = report["board"]
     return {
         "model": name,
         "mode": mode,
+        "step_memory": memory if mode == "int8" else None,
         "update": update,
         "updated_layers": report["updated_layers"],
         "steps": report["steps_done"],
@@ -60,9 +62,10 @@ def measure(model: str, name: str, mode: str, update: str, steps: int, work: Pat
 
 def add_ratios(rows: list[dict]) -> None:
     """int8 / fp32 for the same update, and update / all for the same mode, on every row."""
-    by = {(r["model"], r["mode"], r["update"]): r for r in rows}
+    by = {(r["model"], r["mode"], r["step_memory"], r["update"]): r for r in rows}
     for r in rows:
-        fp32, full = by.get((r["model"], "fp32", r["update"])), by.get((r["model"], r["mode"], "all"))
+        fp32 = by.get((r["model"], "fp32", None, r["update"]))
+        full = by.get((r["model"], r["mode"], r["step_memory"], "all"))
         for key in ("instructions_per_step", "arena_plus_stack_bytes", "peak_ram_bytes"):
             r[f"{key}_vs_fp32"] = round(r[key] / fp32[key], 3) if fp32 else None
             r[f"{key}_vs_all"] = round(r[key] / full[key], 3) if full else None
@@ -77,7 +80,8 @@ def markdown(rows: list[dict]) -> str:
         return "-" if v is None else f"{v:.2f}"
 
     for r in rows:
-        lines.append(f"| {r['model']} | {r['mode']} | {r['update']} | {r['instructions_per_step']:,} | "
+        mode = r["mode"] if r["step_memory"] is None else f"{r['mode']} {r['step_memory']}"
+        lines.append(f"| {r['model']} | {mode} | {r['update']} | {r['instructions_per_step']:,} | "
                      f"{ratio(r['instructions_per_step_vs_fp32'])} | {ratio(r['instructions_per_step_vs_all'])} | "
                      f"{r['arena_plus_stack_bytes']:,} | {ratio(r['arena_plus_stack_bytes_vs_fp32'])} | "
                      f"{r['peak_ram_bytes']:,} | {ratio(r['peak_ram_bytes_vs_fp32'])} | "
@@ -97,12 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="tinysyn-bench-train-") as work:
             for model, name, updates, share in MODELS:
-                for mode in MODES:
+                for mode, memory in MODES:
                     for update in updates:
                         steps = max(2, round(args.steps * share))
-                        rows.append(measure(model, name, mode, update, steps, Path(work)))
+                        rows.append(measure(model, name, mode, memory, update, steps, Path(work)))
                         r = rows[-1]
-                        print(f"bench-train-board: {name} {mode} {update}: {r['instructions_per_step']:,} "
+                        print(f"bench-train-board: {name} {mode} {r['step_memory'] or ''} {update}: "
+                              f"{r['instructions_per_step']:,} "
                               f"instructions/step, peak RAM {r['peak_ram_bytes']:,} B, bit-exact {r['bit_exact']}",
                               flush=True)
     except TinysynError as err:

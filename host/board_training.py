@@ -119,11 +119,11 @@ class TrainClient(ConsoleClient):
         return self.hex_payload("trn-state", "trn-state")
 
 
-def check_fits(model: TrainModel, board: str) -> None:
+def check_fits(model: TrainModel, board: str, step_memory: str = "small") -> None:
     """ResourceError naming the sizes if the step cannot fit the board; runs before anything is generated."""
     memory = board_memory(board)
     params = static_ram_bytes(model)  # the trained copies in RAM; their start values in flash
-    ram = plan(model.graph, model.mode).arena_bytes + params + STACK_BYTES + FIRMWARE_OVERHEAD_BYTES
+    ram = plan(model.graph, model.mode, step_memory).arena_bytes + params + STACK_BYTES + FIRMWARE_OVERHEAD_BYTES
     flash = params + FIRMWARE_OVERHEAD_BYTES
     source = model.graph.source
     if ram > memory["ram_bytes"]:
@@ -134,11 +134,11 @@ def check_fits(model: TrainModel, board: str) -> None:
                             f"{board} has {memory['app_max_bytes']:,} for the application")
 
 
-def build(model: TrainModel, board: str, work: Path) -> tuple[Path, Path, dict[str, int]]:
+def build(model: TrainModel, board: str, work: Path, memory: str = "small") -> tuple[Path, Path, dict[str, int]]:
     """Generate the step for Cortex-M4F, build the bootloader and the training app; (boot, app, app sizes)."""
-    check_fits(model, board)
+    check_fits(model, board, memory)
     gen = work / "gen"
-    write(model, gen, prefix=APP_PREFIX, target="cortex-m4")
+    write(model, gen, prefix=APP_PREFIX, target="cortex-m4", memory=memory)
     boot = build_bootloader(board, work / "boot")
     app = build_firmware(gen, board, "train", work / "app", image="app")
     sizes = elf_sizes(app)
@@ -154,12 +154,13 @@ class BoardTrainer:
     """
 
     def __init__(self, reference: TrainModel, board: str, seed: int, work: Path, port: str | None = None,
-                 full_every: int = 0, progress: bool = False, icount_shift: int = DEFAULT_ICOUNT_SHIFT):
+                 full_every: int = 0, progress: bool = False, icount_shift: int = DEFAULT_ICOUNT_SHIFT,
+                 memory: str = "small"):
         self.reference = reference
         self.board = board
         self.full_every = full_every
         self.icount_shift = icount_shift if port is None else None
-        self.boot_elf, self.app_elf, self.sizes = build(reference, board, Path(work))
+        self.boot_elf, self.app_elf, self.sizes = build(reference, board, Path(work), memory)
         self._exit = contextlib.ExitStack()
         try:
             url = self._exit.enter_context(board_url(board, self.boot_elf, port, icount_shift))

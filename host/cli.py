@@ -291,6 +291,9 @@ def flash(image, port, baud, protocol, no_boot, retries, timeout, quiet):
                    "is checked against the reference after every step.")
 @click.option("--port", default=None, help="Serial port or pyserial URL of a board already running the "
               "tinysyn bootloader (board backends).")
+@click.option("--step-memory", type=click.Choice(["small", "fast"]), default="small", show_default=True,
+              help="The generated int8 step: small makes a layer's sums twice where keeping them would set the "
+                   "RAM peak; fast keeps them all (fewer instructions, more RAM).")
 @click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True, help="SGD steps, one sample each.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Starting learning rate (held as a Q16 integer) [default: 0.1 for a builtin; for a .tflite, "
@@ -312,8 +315,8 @@ def flash(image, port, baud, protocol, no_boot, retries, timeout, quiet):
               help="Write the trained (last good) weights as .npz.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @_fail_cleanly
-def train(model, dataset, mode, no_lac, no_prc, update, backend, port, steps, lr, schedule, head, seed, eval_every,
-          json_path, plot_path, weights_path, quiet):
+def train(model, dataset, mode, no_lac, no_prc, update, backend, port, step_memory, steps, lr, schedule, head, seed,
+          eval_every, json_path, plot_path, weights_path, quiet):
     """Train MODEL (a .tflite or builtin:digits-cnn) with int8 or fp32 SGD; report loss and accuracy."""
     from tqdm import tqdm
 
@@ -328,7 +331,8 @@ def train(model, dataset, mode, no_lac, no_prc, update, backend, port, steps, lr
 
         report, tm = training.run(model, dataset, mode=mode, lac=not no_lac, prc=not no_prc, update=update,
                                   backend=backend, steps=steps, lr=lr, schedule=schedule, seed=seed,
-                                  eval_every=eval_every, progress=progress, port=port, head=head)
+                                  eval_every=eval_every, progress=progress, port=port, step_memory=step_memory,
+                                  head=head)
     if json_path:
         write_json(report, Path(json_path))
     if plot_path:

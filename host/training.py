@@ -40,7 +40,8 @@ def load_graph(model: str, seed: int):
 def run(model: str, dataset: str = "digits", mode: str = "int8", lac: bool = True, prc: bool = True,
         update: str = "all", backend: str = "numpy", steps: int = 100, lr: float | None = None,
         schedule: str = "step", seed: int = 1, eval_every: int = 0, progress=None, port: str | None = None,
-        work: Path | None = None, full_every: int = 0, head: str = "auto") -> tuple[dict, TrainModel]:
+        work: Path | None = None, full_every: int = 0, head: str = "auto",
+        step_memory: str = "small") -> tuple[dict, TrainModel]:
     """Train; returns the JSON report and the model holding the last good weights.
 
     backend: numpy (the reference alone), host-c (the generated step compiled
@@ -66,10 +67,11 @@ def run(model: str, dataset: str = "digits", mode: str = "int8", lac: bool = Tru
     start_accuracy = accuracy(tm, data)
     with contextlib.ExitStack() as stack:
         if backend == "host-c":
-            check = _HostCheck(graph, mode, lr, lac, prc, seed, tm)
+            check = _HostCheck(graph, mode, lr, lac, prc, seed, tm, step_memory)
         elif backend in BOARDS:
             scratch = work or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tinysyn-train-")))
-            check = stack.enter_context(BoardTrainer(tm, backend, seed, Path(scratch), port, full_every))
+            check = stack.enter_context(BoardTrainer(tm, backend, seed, Path(scratch), port, full_every,
+                                                     memory=step_memory))
         else:
             check = None
         start = time.monotonic()
@@ -93,6 +95,7 @@ def run(model: str, dataset: str = "digits", mode: str = "int8", lac: bool = Tru
         "lr": lr,
         "lr_q16": tm.base_lr_q,
         "schedule": schedule,
+        "step_memory": step_memory if backend != "numpy" else None,
         "seed": seed,
         "steps": steps,
         "steps_done": result.steps_done,
@@ -177,10 +180,11 @@ def write_plot(report: dict, path: Path, window: int = 50) -> None:
 class _HostCheck:
     """A backend that runs the generated C beside the reference and compares them after every step."""
 
-    def __init__(self, graph, mode, lr, lac, prc, seed, reference: TrainModel):
+    def __init__(self, graph, mode, lr, lac, prc, seed, reference: TrainModel, memory: str = "small"):
         self.reference = reference
         self.work = tempfile.TemporaryDirectory(prefix="tinysyn-train-")
-        self.c = HostTrainer(TrainModel(graph, mode, lr=lr, lac=lac, prc=prc, seed=seed), Path(self.work.name), seed)
+        self.c = HostTrainer(TrainModel(graph, mode, lr=lr, lac=lac, prc=prc, seed=seed), Path(self.work.name), seed,
+                             memory=memory)
         self.ram_bytes = self.c.plan.arena_bytes + self.c.static_bytes
         self.mismatch: str | None = None
         self.steps = 0
