@@ -65,4 +65,12 @@ def test_host_c_backend_checks_every_step(tmp_path):
     assert r.exit_code == 0, r.output
     baseline = json.loads(fp32.read_text())
     assert baseline["mode"] == "fp32" and baseline["bit_exact"] is True
+    fast = tmp_path / "fast.json"
+    r = run("builtin:digits-cnn", "--backend", "host-c", "--step-memory", "fast", "--steps", "40", "--update",
+            "last:2", "--json", str(fast))
+    assert r.exit_code == 0, r.output
+    kept_all = json.loads(fast.read_text())
+    assert kept_all["step_memory"] == "fast" and kept_all["bit_exact"] is True
+    assert kept_all["loss_q16"] == report["loss_q16"]  # the plan changes memory, never a result
+    assert kept_all["peak_ram_bytes"] > report["peak_ram_bytes"]  # small makes sums twice to save RAM
     assert baseline["peak_ram_bytes"] > report["peak_ram_bytes"]  # floats: four bytes an element
