@@ -36,36 +36,44 @@ def _windows(x: np.ndarray, win: Window, out_hw: tuple[int, int], fill: int) -> 
     return view.transpose(0, 1, 2, 4, 5, 3)
 
 
-def conv2d(x, weights, bias, p: ConvParams, out_hw) -> np.ndarray:
-    """CONV_2D: weights [C_out, KH, KW, C_in]; padded taps contribute zero."""
+def conv2d_sums(x, weights, p: ConvParams, out_hw) -> np.ndarray:
+    """CONV_2D's int64 sums before bias: weights [C_out, KH, KW, C_in]; padded taps contribute zero."""
     shifted = x.astype(np.int64) + p.input_offset
     patches = _windows(shifted, p.window, out_hw, fill=0)
-    acc = np.einsum("nhwijc,oijc->nhwo", patches, weights.astype(np.int64))
-    if bias is not None:
-        acc = acc + bias.astype(np.int64)
-    return _requantize(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
+    return np.einsum("nhwijc,oijc->nhwo", patches, weights.astype(np.int64))
 
 
-def depthwise_conv2d(x, weights, bias, p: ConvParams, out_hw) -> np.ndarray:
-    """DEPTHWISE_CONV_2D: weights [1, KH, KW, C_in * M]; output channel = in_channel * M + m."""
+def depthwise_conv2d_sums(x, weights, p: ConvParams, out_hw) -> np.ndarray:
+    """DEPTHWISE_CONV_2D's sums: weights [1, KH, KW, C_in * M]; output channel = in_channel * M + m."""
     c_in = x.shape[-1]
     shifted = x.astype(np.int64) + p.input_offset
     patches = _windows(shifted, p.window, out_hw, fill=0)  # [N, OH, OW, KH, KW, C_in]
     w = weights.astype(np.int64).reshape(weights.shape[1], weights.shape[2], c_in, p.depth_multiplier)
-    acc = np.einsum("nhwijc,ijcm->nhwcm", patches, w).reshape(*patches.shape[:3], c_in * p.depth_multiplier)
+    return np.einsum("nhwijc,ijcm->nhwcm", patches, w).reshape(*patches.shape[:3], c_in * p.depth_multiplier)
+
+
+def fully_connected_sums(x, weights, p: FCParams) -> np.ndarray:
+    """FULLY_CONNECTED's sums over the last axis: weights [units, depth]; returns [rows, units]."""
+    rows = x.reshape(-1, weights.shape[1]).astype(np.int64) + p.input_offset
+    return rows @ weights.astype(np.int64).T
+
+
+def _biased_output(acc, bias, p) -> np.ndarray:
     if bias is not None:
         acc = acc + bias.astype(np.int64)
     return _requantize(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
+
+
+def conv2d(x, weights, bias, p: ConvParams, out_hw) -> np.ndarray:
+    return _biased_output(conv2d_sums(x, weights, p, out_hw), bias, p)
+
+
+def depthwise_conv2d(x, weights, bias, p: ConvParams, out_hw) -> np.ndarray:
+    return _biased_output(depthwise_conv2d_sums(x, weights, p, out_hw), bias, p)
 
 
 def fully_connected(x, weights, bias, p: FCParams) -> np.ndarray:
-    """FULLY_CONNECTED over the last axis: weights [units, depth]; returns [rows, units]."""
-    depth = weights.shape[1]
-    rows = x.reshape(-1, depth).astype(np.int64) + p.input_offset
-    acc = rows @ weights.astype(np.int64).T
-    if bias is not None:
-        acc = acc + bias.astype(np.int64)
-    return _requantize(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
+    return _biased_output(fully_connected_sums(x, weights, p), bias, p)
 
 
 def average_pool2d(x, p: PoolParams, out_hw) -> np.ndarray:
