@@ -18,13 +18,18 @@ order is that of |q|, ties broken by the lower column index (a stable sort).
 Sub-net k keeps the first nnz_k entries of every row: its mask is a prefix of
 sub-net k-1's, so the masks nest by construction.
 
-The number nnz_k of a layer comes from one global sort per sparsity: the
-(1 - s_k) * I weights of largest real magnitude (|q| * scale of its channel) over
-all I weights of all sampled layers are counted per layer, and that count is
-spread evenly over the layer's rows, rounded half up, at least 1.
+The number nnz_k of a layer comes from one global sort per sparsity (3.3.2): the
+(1 - s_k) * I weights of largest magnitude over all I weights of all sampled layers
+are counted per layer, and that count is spread evenly over the layer's rows,
+rounded half up, at least 1. The thesis compares real values (|q| * scale,
+``allocation="real"``); in a quantized model that favours whichever layer's inputs
+were quantized to the smallest range (ResNet-8's first conv kept 1 weight per row of
+27 at 50%), so the default, ``output``, weighs |q| by the real requantization
+multiplier instead (see :func:`weight_unit`); ``uniform`` gives every layer s_k.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,7 +63,7 @@ def check_sparsities(sparsities) -> tuple[float, ...]:
     bad = [v for v in s if not 0.0 < v < 1.0]
     if bad:
         raise InputError(f"sparsity {bad[0]:g} is outside (0, 1)")
-    if any(b <= a for a, b in zip(s, s[1:])):
+    if any(b <= a for a, b in itertools.pairwise(s)):
         raise InputError(f"sparsities {', '.join(f'{v:g}' for v in s)} are not strictly increasing")
     return s
 

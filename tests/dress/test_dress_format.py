@@ -82,7 +82,7 @@ def one_line_error(data: bytes) -> str:
 
 def test_every_truncation_is_a_one_line_error_at_or_before_the_cut(model):
     data = dress_format.to_bytes(model)
-    for cut in list(range(0, 64)) + list(range(64, len(data), 997)) + [len(data) - 1]:
+    for cut in list(range(64)) + list(range(64, len(data), 997)) + [len(data) - 1]:
         message = one_line_error(data[:cut])
         offset = int(message.split("byte offset ")[1].split(":")[0])
         assert offset <= cut and "truncated" in message, message

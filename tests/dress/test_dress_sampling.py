@@ -1,4 +1,6 @@
 """Row-based sampling: nested masks, exact nnz per row, importance order, global allocation, bad requests."""
+import itertools
+
 import numpy as np
 import pytest
 from conftest import model_path
@@ -44,7 +46,7 @@ def graphs(draw):
 
 
 sparsity_lists = st.lists(st.floats(0.01, 0.99), min_size=1, max_size=4, unique=True).map(sorted).filter(
-    lambda s: all(b - a > 1e-6 for a, b in zip(s, s[1:])))
+    lambda s: all(b - a > 1e-6 for a, b in itertools.pairwise(s)))
 rows = st.sampled_from(["filter", 2, 5, 16, 256])
 
 
