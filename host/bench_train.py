@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from codegen.errors import TinysynError
-from host.report import write_atomically
+from codegen.files import write_atomically
 from host.training import run
 
 REPO = Path(__file__).resolve().parents[1]

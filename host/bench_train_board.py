@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from codegen.errors import TinysynError
-from host.report import write_atomically
+from codegen.files import write_atomically
 from host.training import run
 
 REPO = Path(__file__).resolve().parents[1]

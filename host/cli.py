@@ -18,9 +18,9 @@ import numpy as np
 from codegen import __version__
 from codegen.emit import c as emit_c
 from codegen.errors import InputError, TinysynError
+from codegen.files import write_atomically
 from codegen.frontends.tflite import load
 from codegen.pipeline import Program, compile_graph
-from host.report import write_atomically
 
 
 def _fail_cleanly(fn):

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from codegen.errors import InputError
+from codegen.files import write_atomically
 from codegen.frontends.tflite import load
 from codegen.train import builtin
 from codegen.train import data as datasets
@@ -26,7 +27,6 @@ from codegen.train.trainer import accuracy, loss_value, train
 
 from .board_training import BoardTrainer
 from .firmware_build import BOARDS
-from .report import write_atomically
 
 BACKENDS = ("numpy", "host-c", *BOARDS)
 DEFAULT_LR = 0.1

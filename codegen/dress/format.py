@@ -6,9 +6,7 @@ byte offset of a truncated, inconsistent or corrupted field.
 """
 from __future__ import annotations
 
-import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +15,7 @@ import numpy as np
 
 from .. import ir
 from ..errors import InputError, ModelError
+from ..files import write_atomically
 from ..frontends import tflite
 from .sampling import LayerSample, RowShape, filters, sampled_ops
 
@@ -71,17 +70,8 @@ def to_bytes(model: DressModel) -> bytes:
 
 
 def write(path: str | Path, model: DressModel) -> None:
-    """Write the whole file or leave the old one: a temporary file renamed over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
-        try:
-            tmp.write(to_bytes(model))
-            tmp.close()
-            os.replace(tmp.name, path)
-        except BaseException:
-            os.unlink(tmp.name)
-            raise
+    """Write the whole file or leave the old one."""
+    write_atomically(Path(path), to_bytes(model))
 
 
 def read(path: str | Path) -> DressModel:
