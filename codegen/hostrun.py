@@ -24,6 +24,7 @@ int {p}_invoke_layer(int32_t index);
 int8_t *{p}_input(void);
 int8_t *{p}_layer_output(int32_t index);
 """
+SUBNET_CDEF = "int {p}_set_subnet(int32_t k);\n"  # DRESS models only
 
 
 def _layer_shapes(program: Program) -> list[tuple[int, ...]]:
@@ -40,7 +41,7 @@ class HostModel:
         # a fresh file name per build: dlopen would hand back a stale library of the same path
         digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(gen_dir.glob("*.[ch]")))).hexdigest()[:16]
         self.ffi = cffi.FFI()
-        self.ffi.cdef(CDEF.format(p=program.prefix))
+        self.ffi.cdef((CDEF + (SUBNET_CDEF if program.sparsities else "")).format(p=program.prefix))
         self.lib = self.ffi.dlopen(str(build_shared(gen_dir, gen_dir / "build" / f"lib{program.prefix}-{digest}.so")))
         self._call("init")
 
@@ -48,6 +49,10 @@ class HostModel:
         status = getattr(self.lib, f"{self.program.prefix}_{name}")(*args)
         if status != 0:
             raise BuildError(f"{self.program.prefix}_{name}{args} returned status {status}")
+
+    def set_subnet(self, k: int) -> int:
+        """A DRESS model's ``<prefix>_set_subnet(k)``: its status, 0 on success."""
+        return getattr(self.lib, f"{self.program.prefix}_set_subnet")(k)
 
     def run_layers(self, x: np.ndarray) -> list[np.ndarray]:
         """Every layer's output for a batch of inputs."""
@@ -69,7 +74,11 @@ class HostModel:
 
 
 def run_sanitized(program: Program, gen_dir: Path, x: np.ndarray) -> list[np.ndarray]:
-    """Every layer's output, computed by the runner built with AddressSanitizer and UBSan."""
+    """Every layer's output, computed by the runner built with AddressSanitizer and UBSan.
+
+    A DRESS model runs each sample on every sub-net in turn: each layer's output then has a
+    leading sub-net axis, [K, samples, ...].
+    """
     gen_dir = Path(gen_dir)
     work = gen_dir / "build"
     work.mkdir(parents=True, exist_ok=True)
@@ -81,15 +90,17 @@ def run_sanitized(program: Program, gen_dir: Path, x: np.ndarray) -> list[np.nda
     shapes = _layer_shapes(program)
     per_sample = sum(int(np.prod(s)) for s in shapes)
     data = np.frombuffer(stdout, dtype=np.int8)
-    if data.size != per_sample * len(x):
-        raise BuildError(f"sanitized runner of {program.prefix} wrote {data.size} bytes, expected {per_sample * len(x)}")
-    data = data.reshape(len(x), per_sample)
+    expected = per_sample * len(x) * max(1, len(program.sparsities))
+    if data.size != expected:
+        raise BuildError(f"sanitized runner of {program.prefix} wrote {data.size} bytes, expected {expected}")
+    subnets = max(1, len(program.sparsities))
+    data = data.reshape(len(x), subnets, per_sample).swapaxes(0, 1)
     outs, start = [], 0
     for s in shapes:
         size = int(np.prod(s))
-        outs.append(data[:, start:start + size].reshape((len(x),) + s))
+        outs.append(data[..., start:start + size].reshape((subnets, len(x)) + s))
         start += size
-    return outs
+    return [out if program.sparsities else out[0] for out in outs]
 
 
 def run_sanitized_exe(exe: Path, stdin: bytes, what: str) -> bytes:

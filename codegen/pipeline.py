@@ -14,6 +14,7 @@ class Program:
     layers: list[Layer]
     plan: MemoryPlan
     prefix: str
+    sparsities: tuple[float, ...] = ()  # a DRESS model's sub-nets (run-time switchable); () when dense
 
     @property
     def weight_bytes(self) -> int:

@@ -31,7 +31,11 @@ KERNEL_SOURCES = {
     "tsn_max_pool_s8": ["tsn_max_pool_s8"],
     "tsn_elementwise_add_s8": ["tsn_elementwise_add_s8"],
     "tsn_softmax_s8": ["tsn_softmax_s8", "tsn_nn_exp"],
+    "tsn_sparse_convolve_s8": ["tsn_sparse_convolve_s8", "tsn_nn_gather_patch_s8"],
+    "tsn_sparse_depthwise_conv_s8": ["tsn_sparse_depthwise_conv_s8", "tsn_nn_gather_patch_s8"],
+    "tsn_sparse_fully_connected_s8": ["tsn_sparse_fully_connected_s8"],
 }
+C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "uint16": "uint16_t"}  # anything else is emitted as int32_t
 HEADERS = ["tsn_nn_types.h", "tsn_nnfunctions.h", "tsn_nnsupportfunctions.h", "tsn_model.h"]
 TARGETS = tuple(TOOLCHAINS)
 
@@ -46,6 +50,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["c_array"] = c_array
     env.filters["c_number"] = c_number
+    env.filters["c_type"] = lambda values: C_TYPES.get(values.dtype.name, "int32_t")
     return env
 
 
@@ -99,14 +104,15 @@ def layer_context(program: Program, layer) -> dict:
         "inputs": [{"offset": program.plan.tensor_offset[t], "dims": _dims(g.tensor(t).shape),
                     "size": g.tensor(t).size} for t in activations],
         "output": {"offset": program.plan.tensor_offset[op.outputs[0]], "dims": _dims(out.shape), "size": out.size},
+        "sparse": layer.sparse,
         "scratch": {"offset": program.plan.scratch_offset.get(layer.index, 0), "size": layer.scratch_bytes},
     }
     if isinstance(op, ir.FullyConnected):
-        units, depth = layer.consts["filter"].shape
+        units, depth = g.tensor(op.inputs[1]).shape
         ctx["filter_dims"] = (units, 1, 1, depth)
         ctx["rows"] = out.size // units
-    elif "filter" in layer.consts:
-        ctx["filter_dims"] = _dims(layer.consts["filter"].shape)
+    elif isinstance(op, ir.Convolution):
+        ctx["filter_dims"] = _dims(g.tensor(op.inputs[1]).shape)
     if hasattr(op, "filter"):
         ctx["filter_dims"] = (1, op.filter[0], op.filter[1], 1)
     return ctx
@@ -143,6 +149,8 @@ def render(program: Program, target: str = "host") -> dict[str, str]:
                    "scale": float(y.scale), "zero_point": y.zero_point},
         "weight_bytes": program.weight_bytes,
         "macs": program.macs,
+        "subnets": len(program.sparsities),
+        "sparsities": [f"{s:g}" for s in program.sparsities],
     }
     files = {h: env.get_template(f"nn/{h}.j2").render(common) for h in HEADERS}
     sources = sorted({src for layer in program.layers if layer.kernel for src in KERNEL_SOURCES[layer.kernel]})

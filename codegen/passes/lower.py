@@ -24,6 +24,7 @@ class Layer:
     consts: dict[str, np.ndarray] = field(default_factory=dict)  # emitted as layer_<i>_<name>
     scratch_bytes: int = 0
     macs: int = 0
+    sparse: dict | None = None  # a DRESS sparse layer's table geometry (codegen/dress/lower.py)
 
 
 def fold_bias(weights: np.ndarray, bias: np.ndarray | None, input_offset: int, where: str) -> np.ndarray:

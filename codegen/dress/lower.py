@@ -1,0 +1,87 @@
+"""DRESS -> C: the dense pipeline for every layer DRESS did not sample, sparse kernels for the others.
+
+A sampled layer's constants are the DRESS file's tables as they are (values and column
+indices of the densest sub-net, every sub-net reading a prefix of each row) plus, per
+sub-net, nnz, the folded bias and the requantization rows ([K * C], indexed at run time
+by ``<prefix>_set_subnet``). The arithmetic is exactly sub-net k's in codegen/dress/reference.py.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from .. import ir
+from ..emit.c import render, write_files
+from ..errors import UnsupportedError
+from ..passes.lower import Layer, lower
+from ..passes.plan import plan_memory
+from ..pipeline import Program
+from ..frontends import tflite
+from .format import DressLayer, DressModel, index_bytes
+
+SPARSE_KERNELS = {ir.Conv2D: "tsn_sparse_convolve_s8", ir.DepthwiseConv2D: "tsn_sparse_depthwise_conv_s8",
+                  ir.FullyConnected: "tsn_sparse_fully_connected_s8"}
+
+
+def folded_bias(dl: DressLayer, input_offset: int, where: str) -> np.ndarray:
+    """[K, C]: sub-net k's bias + input_offset * the sum of its kept values of each channel (exact in int64)."""
+    g = dl.shape.rows // dl.shape.channels
+    values = dl.values.astype(np.int64)
+    kept = np.stack([values[:, :n].sum(axis=1).reshape(-1, g).sum(axis=1) for n in dl.nnz])
+    folded = dl.bias.astype(np.int64) + input_offset * kept
+    if np.any(np.abs(folded) >= 2**31):
+        raise UnsupportedError(f"{where}: folded bias overflows int32")
+    return folded.astype(np.int32)
+
+
+def kernel_columns(dl: DressLayer) -> np.ndarray:
+    """Column indices for the kernels: a pad column (value 0, past the filter's end) points at column 0 of its
+    row instead, so no kernel reads past its patch; its product stays 0."""
+    s = dl.shape
+    g = s.rows // s.channels
+    position = (np.arange(s.rows) % g)[:, None] * s.row_length + dl.columns
+    pad = position >= s.filter_length
+    assert not np.any(dl.values[pad]), "pad columns hold 0"
+    return np.where(pad, 0, dl.columns).astype(np.uint8 if index_bytes(s.row_length) == 1 else np.uint16)
+
+
+def sparse_layer(graph: ir.Graph, dense: Layer, dl: DressLayer) -> Layer:
+    op, p, s = dense.op, dense.params, dl.shape
+    where = f"{graph.source}: layer {dense.index} ({op.OP})"
+    consts = {"values": dl.values.astype(np.int8), "columns": kernel_columns(dl),
+              "nnz": np.asarray(dl.nnz, dtype=np.int32),
+              "bias": folded_bias(dl, p.input_offset, where).ravel(),
+              "multiplier": dl.multiplier.astype(np.int32).ravel(), "shift": dl.shift.astype(np.int32).ravel()}
+    geometry = {"channels": s.channels, "rows_per_filter": s.rows // s.channels, "row_length": s.row_length,
+                "row_stride": dl.values.shape[1], "u8": index_bytes(s.row_length) == 1}
+    scratch = 0
+    if isinstance(op, ir.Convolution):
+        w = graph.tensor(op.inputs[1]).shape
+        in_place = isinstance(op, ir.Conv2D) and w[1:3] == (1, 1) and p.window.pad_h == 0 and p.window.pad_w == 0
+        scratch = 0 if in_place else w[1] * w[2] * graph.tensor(op.inputs[0]).shape[-1]
+    return replace(dense, kernel=SPARSE_KERNELS[type(op)], consts=consts, scratch_bytes=scratch, sparse=geometry)
+
+
+def compile_dress(model: DressModel, prefix: str | None = None, source: str = "dress_model") -> Program:
+    """The Program of a DRESS model: dense layers as ``compile_graph`` lowers them, sampled layers sparse."""
+    graph = tflite.parse(model.tflite, source)  # its name, from ``source``, is the default prefix
+    graph.validate()
+    layers = lower(graph)
+    for dl in model.layers:
+        layers[dl.op_index] = sparse_layer(graph, layers[dl.op_index], dl)
+    return Program(graph, layers, plan_memory(graph, layers), prefix or graph.name, tuple(model.sparsities))
+
+
+def write_c(model: DressModel, out_dir: Path, target: str = "host", prefix: str | None = None,
+            source: str = "dress_model") -> tuple[Program, list[Path]]:
+    """Generate the C of a DRESS model into ``out_dir`` (atomically, as ``tinysyn gen`` does for a .tflite)."""
+    program = compile_dress(model, prefix, source)
+    return program, write_files(render(program, target), out_dir)
+
+
+def sparse_table_bytes(program: Program) -> int:
+    """Bytes of the sparse weight tables (values and column indices) the generated C stores for all sub-nets."""
+    return sum(layer.consts[name].nbytes for layer in program.layers if layer.sparse
+               for name in ("values", "columns"))

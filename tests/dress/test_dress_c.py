@@ -1,0 +1,89 @@
+"""Generated C of one-shot DRESS models: every sub-net, switched at run time in one library, == the reference.
+
+The expected values come from codegen/dress/reference.py (codegen/ref on sub-net k's masked
+weights), never from the generated code.
+"""
+import numpy as np
+import pytest
+from conftest import model_path
+
+from codegen.build import build_cortex_m4
+from codegen.dress import oneshot, reference
+from codegen.dress.lower import compile_dress, sparse_table_bytes, write_c
+from codegen.errors import UnsupportedError
+from codegen.hostrun import HostModel, run_sanitized
+
+SPARSITIES = (0.5, 0.75, 0.9)
+N_INPUTS = 3
+SWITCH_ORDER = (0, 2, 1, 0, 2)  # every sub-net, back to earlier ones
+ARG_ERROR = -1  # TSN_NN_ARG_ERROR in templates/nn/tsn_nn_types.h.j2
+
+
+CASES = [("kws_ref_model", "filter"), ("pretrainedResnet_quant", "filter"), ("kws_ref_model", 256)]
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[f"{m}-row{r}" for m, r in CASES])
+def case(request, tmp_path_factory):
+    name, row = request.param
+    model = oneshot.one_shot(model_path(name).read_bytes(), SPARSITIES, row, recalibrate="bias", name=name)
+    gen_dir = tmp_path_factory.mktemp(f"{name}-{row}") / "gen"
+    program, _ = write_c(model, gen_dir, source=name)
+    shape = program.graph.tensor(program.graph.inputs[0]).shape[1:]
+    x = np.random.default_rng(2027).integers(-128, 128, size=(N_INPUTS, *shape), dtype=np.int8)
+    expected = [reference.run(model, k, x) for k in range(model.subnets)]
+    return model, program, gen_dir, x, expected
+
+
+def test_every_subnet_switched_at_run_time_equals_reference(case):
+    model, program, gen_dir, x, expected = case
+    assert {layer.kernel for layer in program.layers if layer.sparse} >= {"tsn_sparse_convolve_s8",
+                                                                           "tsn_sparse_fully_connected_s8"}
+    host = HostModel(program, gen_dir)
+    for k in SWITCH_ORDER:
+        assert host.set_subnet(k) == 0
+        out = host.run(x)
+        mismatches = int((out.reshape(expected[k].shape) != expected[k]).sum())
+        assert mismatches == 0, f"sub-net {k}: {mismatches} output values differ from the reference"
+    # sub-nets really differ, so a kernel ignoring the switch could not pass
+    assert any(not np.array_equal(expected[0], e) for e in expected[1:])
+
+
+def test_set_subnet_rejects_out_of_range(case):
+    model, program, gen_dir, _, _ = case
+    host = HostModel(program, gen_dir)
+    for k in (model.subnets, -1, 1 << 30):
+        assert host.set_subnet(k) == ARG_ERROR
+
+
+def test_sparse_tables_store_all_subnets_in_little_more_than_the_densest(case):
+    """All K sub-nets share one set of tables: their bytes <= 1.1x what the densest sub-net alone needs."""
+    model, program, _, _, _ = case
+    densest = sum(layer.shape.rows * int(layer.nnz[0]) * (1 + (1 if layer.shape.row_length <= 256 else 2))
+                  for layer in model.layers)  # one int8 value and one column index per kept weight (FORMAT.md)
+    stored = sparse_table_bytes(program)
+    print(f"sparse weight tables for {model.subnets} sub-nets: {stored} bytes, densest sub-net alone {densest}")
+    assert stored <= 1.1 * densest
+
+
+def test_sanitized_runner_all_subnets(case, request):
+    model, program, gen_dir, x, expected = case
+    if request.node.callspec.id != "kws_ref_model-rowfilter":
+        pytest.skip("one model under ASan/UBSan is enough")
+    outs = run_sanitized(program, gen_dir, x[:2])
+    for k in range(model.subnets):
+        assert np.array_equal(outs[-1][k].reshape(expected[k][:2].shape), expected[k][:2]), f"sub-net {k}"
+
+
+def test_cortex_m4_compiles_with_werror(case, request):
+    _, _, gen_dir, _, _ = case
+    if request.node.callspec.id == "pretrainedResnet_quant-rowfilter":
+        pytest.skip("one Cortex-M4F compile per kernel set")
+    assert build_cortex_m4(gen_dir)
+
+
+def test_folded_bias_overflow_is_refused():
+    model = oneshot.one_shot(model_path("kws_ref_model").read_bytes(), SPARSITIES[:1], recalibrate="none")
+    model.layers[0].bias[0, 0] = 2**31 - 1
+    model.layers[0].values[0, 0] = 127
+    with pytest.raises(UnsupportedError, match="folded bias overflows"):
+        compile_dress(model)
