@@ -99,11 +99,41 @@ def info(model, as_json):
 @click.option("--prefix", default=None, help="C identifier prefix (default: from the model file name).")
 @_fail_cleanly
 def gen(model, out_dir, target, prefix):
-    """Generate CMSIS-style C for MODEL into DIR."""
-    program = _program(model, prefix)
+    """Generate CMSIS-style C for MODEL (a .tflite, or a DRESS file from `tinysyn dress`) into DIR."""
+    from codegen.dress import format as dress_format
+    from codegen.dress.lower import compile_dress
+
+    if dress_format.is_dress(model):
+        program = compile_dress(dress_format.read(model), prefix, model)
+    else:
+        program = _program(model, prefix)
     files = emit_c.write(program, Path(out_dir), target)
     click.echo(f"wrote {len(files)} files to {out_dir} ({program.prefix}: arena {program.plan.peak_bytes} bytes, "
                f"weights {program.weight_bytes} bytes); build with `make -C {out_dir}`")
+
+
+@main.command()
+@model_argument
+@click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False), help="The DRESS file.")
+@click.option("--sparsity", default="0.5,0.75,0.9", show_default=True,
+              help="Overall sparsities of the sub-nets, strictly increasing, comma-separated.")
+@click.option("--row", default="filter", show_default=True, help="'filter' or a chunk length such as 256.")
+@_fail_cleanly
+def dress(model, out_path, sparsity, row):
+    """One-shot DRESS of an int8 .tflite MODEL: K sparse sub-nets in one file (codegen/dress/FORMAT.md)."""
+    from codegen.dress import format as dress_format
+    from codegen.dress.oneshot import one_shot
+
+    try:
+        sparsities = [float(s) for s in sparsity.split(",")]
+    except ValueError:
+        raise InputError(f"--sparsity {sparsity!r}: give comma-separated numbers such as 0.5,0.75,0.9") from None
+    source = load(model)  # checks the model with the usual one-line errors
+    result = one_shot(Path(model).read_bytes(), sparsities, row, name=model)
+    dress_format.write(out_path, result)
+    click.echo(f"wrote {out_path}: {result.subnets} sub-nets of {source.name} at sparsity "
+               f"{', '.join(f'{s:g}' for s in result.sparsities)}, {len(result.layers)} sparse layers; "
+               f"generate C with `tinysyn gen {out_path} -o DIR`")
 
 
 def _inputs(program: Program, input_path, random_n, seed) -> np.ndarray:

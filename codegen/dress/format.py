@@ -74,6 +74,15 @@ def write(path: str | Path, model: DressModel) -> None:
     write_atomically(Path(path), to_bytes(model))
 
 
+def is_dress(path: str | Path) -> bool:
+    """Whether ``path`` starts with the DRESS magic (anything unreadable is left to the caller's reader)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(MAGIC)) == MAGIC
+    except OSError:
+        return False
+
+
 def read(path: str | Path) -> DressModel:
     path = Path(path)
     try:
