@@ -15,10 +15,10 @@ import numpy as np
 from .. import ir
 from ..emit.c import render, write_files
 from ..errors import UnsupportedError
+from ..frontends import tflite
 from ..passes.lower import Layer, lower
 from ..passes.plan import plan_memory
 from ..pipeline import Program
-from ..frontends import tflite
 from .format import DressLayer, DressModel, index_bytes
 
 SPARSE_KERNELS = {ir.Conv2D: "tsn_sparse_convolve_s8", ir.DepthwiseConv2D: "tsn_sparse_depthwise_conv_s8",

@@ -35,7 +35,7 @@ def case(request, tmp_path_factory):
 
 
 def test_every_subnet_switched_at_run_time_equals_reference(case):
-    model, program, gen_dir, x, expected = case
+    _, program, gen_dir, x, expected = case
     assert {layer.kernel for layer in program.layers if layer.sparse} >= {"tsn_sparse_convolve_s8",
                                                                            "tsn_sparse_fully_connected_s8"}
     host = HostModel(program, gen_dir)
