@@ -68,19 +68,18 @@ def test_sparse_tables_store_all_subnets_in_little_more_than_the_densest(case):
     assert stored <= 1.1 * densest
 
 
-def test_sanitized_runner_all_subnets(case, request):
+@pytest.mark.parametrize("case", CASES[:1], indirect=True, ids=["kws_ref_model-rowfilter"])  # one is enough
+def test_sanitized_runner_all_subnets(case):
     model, program, gen_dir, x, expected = case
-    if request.node.callspec.id != "kws_ref_model-rowfilter":
-        pytest.skip("one model under ASan/UBSan is enough")
     outs = run_sanitized(program, gen_dir, x[:2])
     for k in range(model.subnets):
         assert np.array_equal(outs[-1][k].reshape(expected[k][:2].shape), expected[k][:2]), f"sub-net {k}"
 
 
-def test_cortex_m4_compiles_with_werror(case, request):
+@pytest.mark.parametrize("case", [c for c in CASES if c[0] == "kws_ref_model"], indirect=True,
+                         ids=["kws_ref_model-rowfilter", "kws_ref_model-row16"])  # every sparse kernel kind
+def test_cortex_m4_compiles_with_werror(case):
     _, _, gen_dir, _, _ = case
-    if request.node.callspec.id.startswith("pretrainedResnet_quant"):
-        pytest.skip("one Cortex-M4F compile per kernel set")
     assert build_cortex_m4(gen_dir)
 
 
