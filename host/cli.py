@@ -168,24 +168,44 @@ def _save_atomically(path: Path, array: np.ndarray) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --random.")
 @click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False),
               help="Where to write the int8 outputs (.npy, N on axis 0).")
+@click.option("--subnet", type=int, default=None,
+              help="For a DRESS file (tinysyn dress): the sub-net to run, 0 (the densest) to K-1. Default 0.")
 @_fail_cleanly
-def run(model, backend, input_path, random_n, seed, output_path):
+def run(model, backend, input_path, random_n, seed, output_path, subnet):
     """Run MODEL on inputs with the chosen backend; write the int8 outputs."""
-    program = _program(model)
+    from codegen.dress import format as dress_format
+
+    dress = dress_format.read(model) if dress_format.is_dress(model) else None
+    if dress is None and subnet is not None:
+        raise InputError(f"{model}: --subnet needs a DRESS file (made by tinysyn dress)")
+    k = subnet or 0
+    if dress is not None and not 0 <= k < dress.subnets:
+        raise InputError(f"{model}: sub-net {k} out of range; the file has sub-nets 0 to {dress.subnets - 1}")
+    if dress is not None:
+        from codegen.dress.lower import compile_dress
+
+        program = compile_dress(dress, source=model)
+    else:
+        program = _program(model)
     x = _inputs(program, input_path, random_n, seed)
     if backend == "numpy":
+        from codegen.dress import reference
         from codegen.ref import run as run_reference
 
-        y = run_reference(program.graph, x)
+        y = reference.run(dress, k, x) if dress is not None else run_reference(program.graph, x)
     else:
         from codegen.hostrun import HostModel
 
         with tempfile.TemporaryDirectory(prefix="tinysyn-") as tmp:
             gen_dir = Path(tmp) / program.prefix
             emit_c.write(program, gen_dir)
-            y = HostModel(program, gen_dir).run(x)
+            host = HostModel(program, gen_dir)
+            if dress is not None:
+                host.set_subnet(k)
+            y = host.run(x)
     _save_atomically(Path(output_path), y)
-    click.echo(f"{backend}: {len(x)} inputs -> {output_path} {y.shape} int8")
+    which = f" (sub-net {k} of {dress.subnets})" if dress is not None else ""
+    click.echo(f"{backend}{which}: {len(x)} inputs -> {output_path} {y.shape} int8")
 
 
 BOARD_CHOICES = click.Choice(["qemu-mps2-an386", "nucleo-l4r5zi"])
