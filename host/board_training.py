@@ -36,7 +36,7 @@ from codegen.errors import (
 )
 from codegen.train import state
 from codegen.train.emit import plan, static_ram_bytes, write
-from codegen.train.hostrun import compare_params, loss_from_bits, same_loss
+from codegen.train.hostrun import compare_params, loss_from_bits, step_difference
 from codegen.train.intmath import TrainingOverflow
 from codegen.train.model import TrainModel
 from host.console import ConsoleClient, bracketed
@@ -47,7 +47,7 @@ from host.firmware_build import (
     elf_sizes,
 )
 from host.flasher import Flasher
-from host.icount import ticks_to_instructions
+from host.icount import timer_cost
 from host.profiler import (
     FIRMWARE_OVERHEAD_BYTES,
     STACK_BYTES,
@@ -179,12 +179,12 @@ class BoardTrainer:
         self.mismatch: str | None = None
 
     def _check_identity(self, seed: int) -> None:
-        mode = "fp32" if self.reference.mode == "fp32" else "int8"
-        if self.info.get("mode") != mode or self.info.get("state_bytes") != len(state.state_bytes(self.reference)):
+        start = state.state_bytes(self.reference)
+        if self.info.get("mode") != self.reference.mode or self.info.get("state_bytes") != len(start):
             raise ProtocolError(f"{self.client.where}: the board runs {self.info.get('model')} "
                                 f"({self.info.get('mode')}), not the training step just flashed")
         crc = self.client.init(seed)
-        expected = zlib.crc32(state.state_bytes(self.reference))
+        expected = zlib.crc32(start)
         if crc != expected:
             raise ProtocolError(f"{self.client.where}: start parameters on the board have CRC {crc:08x}, "
                                 f"the reference's {expected:08x}")
@@ -229,37 +229,34 @@ class BoardTrainer:
         return loss
 
     def _compare(self, t: int, reply: StepReply, loss) -> str | None:
-        if reply.status != 0:
-            return f"step {t}: the board failed (status {reply.status}, layer {reply.failed_layer}), the reference did not"
         board_loss = loss_from_bits(self.reference.mode, reply.loss_bits)
-        if not same_loss(board_loss, loss):
-            return f"step {t}: loss {board_loss} on the board, {loss} in the reference"
-        expected = state.state_bytes(self.reference)
-        full = self.full_every and (t + 1) % self.full_every == 0
-        if reply.state_crc != zlib.crc32(expected) or full:
-            got = state.decode(self.reference, self.client.state(), self.client.where)
-            return compare_params(self.reference.params, got, f"step {t}") or (
-                None if reply.state_crc == zlib.crc32(expected) else f"step {t}: state CRC differs")
-        return None
+        differs = step_difference(f"step {t}", "board", reply.status, reply.failed_layer, board_loss, loss)
+        if differs:
+            return differs
+        crc_equal = reply.state_crc == zlib.crc32(state.state_bytes(self.reference))
+        if crc_equal and not (self.full_every and (t + 1) % self.full_every == 0):
+            return None
+        return compare_params(self.reference.params, self._board_params(), f"step {t}") or (
+            None if crc_equal else f"step {t}: state CRC differs")
+
+    def _board_params(self) -> dict:
+        return state.decode(self.reference, self.client.state(), self.client.where)
 
     def read_back(self) -> dict:
         """The board's parameters after the last step, compared with the reference's; for evaluation."""
-        got = state.decode(self.reference, self.client.state(), self.client.where)
+        got = self._board_params()
         if self.mismatch is None and self.steps:
             self.mismatch = compare_params(self.reference.params, got, f"after step {self.steps - 1}")
         return got
 
     def report(self) -> dict:
-        """Per-step cost on the board and its memory: the run report's board figures."""
-        overhead = int(self.info["timer_overhead"])
-        net = [max(t - overhead, 0) for t in self.ticks]
-        emulated = self.icount_shift is not None and self.info["timer"] == "systick"
-        median = statistics.median(net) if net else None
-        per_step = (round(ticks_to_instructions(median, self.icount_shift, int(self.info["timer_hz"])))
-                    if emulated and median is not None else None)
+        """Per-step cost on the board (the median over the steps) and its memory: the run report's board figures."""
+        key, cost = timer_cost(self.info, self.icount_shift)
+        per_step = round(statistics.median(map(cost, self.ticks))) if self.ticks else None
+        emulated = key == "instructions"
         return {
-            "instructions_per_step": per_step,
-            "cycles_per_step": None if emulated or median is None else round(median),
+            "instructions_per_step": per_step if emulated else None,
+            "cycles_per_step": None if emulated else per_step,
             "peak_ram_bytes": int(self.info["arena_bytes"]) + int(self.info["model_static_bytes"]) + self.stack_max,
             "board": {
                 "name": self.board,
@@ -268,7 +265,8 @@ class BoardTrainer:
                 "stack_high_water_bytes": self.stack_max,
                 "app_static_ram_bytes": int(self.info["static_ram_bytes"]),
                 "flash_bytes": self.sizes["flash_bytes"],
-                "timer": {"kind": self.info["timer"], "hz": self.info["timer_hz"], "overhead_ticks": overhead,
+                "timer": {"kind": self.info["timer"], "hz": self.info["timer_hz"],
+                          "overhead_ticks": int(self.info["timer_overhead"]),
                           "icount_shift": self.icount_shift if emulated else None},
                 "flash": flash_summary(self.flash),
             },

@@ -25,6 +25,7 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -64,6 +65,17 @@ def instructions_per_tick(icount_shift: int = DEFAULT_ICOUNT_SHIFT, clock_hz: in
 def ticks_to_instructions(ticks: int, icount_shift: int = DEFAULT_ICOUNT_SHIFT, clock_hz: int = SYSTICK_HZ) -> float:
     """Instructions executed in `ticks` SysTick ticks under -icount shift=`icount_shift`."""
     return float(ticks * instructions_per_tick(icount_shift, clock_hz))
+
+
+def timer_cost(info: dict, icount_shift: int | None) -> tuple[str, Callable[[int], int]]:
+    """How a serial app's timed ticks (its info reply: timer, timer_hz, timer_overhead) become a cost:
+    ("instructions", f) on the emulator's SysTick under -icount, else ("cycles", f); f subtracts the
+    timer's own overhead."""
+    overhead = int(info["timer_overhead"])
+    if icount_shift is not None and info["timer"] == "systick":
+        hz = int(info["timer_hz"])
+        return "instructions", lambda ticks: round(ticks_to_instructions(max(ticks - overhead, 0), icount_shift, hz))
+    return "cycles", lambda ticks: max(ticks - overhead, 0)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from host.dut import DutClient
 from host.emulator import MACHINES, Emulator
 from host.firmware_build import BOARDS, board_memory, build_bootloader, build_firmware, elf_sizes
 from host.flasher import Flasher, FlashResult
-from host.icount import ticks_to_instructions
+from host.icount import timer_cost
 from host.qemu import DEFAULT_ICOUNT_SHIFT
 from host.transport import open_port
 
@@ -173,13 +173,8 @@ def flash_summary(flash: FlashResult) -> dict:
 def summarize(program: Program, board: str, model: Path, traces: list, info: dict, sizes: dict[str, int],
               icount_shift: int | None) -> dict:
     """The report dict: per-layer cost as the median over runs, stack as the maximum."""
-    overhead = int(info["timer_overhead"])
-    emulated = icount_shift is not None and info["timer"] == "systick"
-    key = "instructions" if emulated else "cycles"
-
-    def cost(ticks: int) -> int:
-        net = max(ticks - overhead, 0)
-        return round(ticks_to_instructions(net, icount_shift, int(info["timer_hz"]))) if emulated else net
+    key, cost = timer_cost(info, icount_shift)
+    emulated = key == "instructions"
 
     layers = []
     for index, layer in enumerate(program.layers):
@@ -207,7 +202,7 @@ def summarize(program: Program, board: str, model: Path, traces: list, info: dic
         "flash_bytes": sizes["flash_bytes"],
         "arena_bytes": program.plan.peak_bytes,
         "weight_bytes": program.weight_bytes,
-        "timer": {"kind": info["timer"], "hz": info["timer_hz"], "overhead_ticks": overhead,
+        "timer": {"kind": info["timer"], "hz": info["timer_hz"], "overhead_ticks": int(info["timer_overhead"]),
                   "icount_shift": icount_shift if emulated else None},
         "elf": sizes,
     }

@@ -20,7 +20,7 @@ from codegen.train import builtin
 from codegen.train import data as datasets
 from codegen.train.finetune import head_lr, reset_head
 from codegen.train.graph import build
-from codegen.train.hostrun import HostTrainer, compare_params, same_loss
+from codegen.train.hostrun import HostTrainer, compare_params, step_difference
 from codegen.train.intmath import TrainingOverflow
 from codegen.train.model import TrainModel
 from codegen.train.trainer import accuracy, loss_value, train
@@ -205,11 +205,7 @@ class _HostCheck:
             raise
         status, c_loss, layer = self.c.step(q, exp, label)
         if self.mismatch is None:
-            if status != 0:
-                self.mismatch = f"step {t}: the C failed (status {status}, layer {layer}), the reference did not"
-            elif not same_loss(c_loss, loss):
-                self.mismatch = f"step {t}: loss {c_loss} in C, {loss} in the reference"
-            else:
-                self.mismatch = compare_params(self.reference.params, self.c.params(), f"step {t}")
+            self.mismatch = step_difference(f"step {t}", "C", status, layer, c_loss, loss) or compare_params(
+                self.reference.params, self.c.params(), f"step {t}")
         return loss
 

@@ -32,7 +32,7 @@ void %(p)s_set_lr(int32_t lr_q);
 const tsn_train_block *%(p)s_blocks(void);
 """
 
-STATUS = {1: "a sum overflowed int32", 2: "weights grew past their limit", 3: "a logit is not finite"}
+STATUS = {1: "a sum overflowed int32", 2: "weights grew past their limit", 3: "a logit is not finite"}  # TSN_TRAIN_*
 LOSS_TYPE = {"int8": "int32_t", "fp32": "float"}  # <PREFIX>_LOSS_T: Q16 integer or float
 
 
@@ -85,6 +85,17 @@ def same_loss(a, b) -> bool:
     if isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)):
         return a == b
     return np.float32(a).tobytes() == np.float32(b).tobytes()
+
+
+def step_difference(when: str, who: str, status: int, layer: int, loss, reference_loss) -> str | None:
+    """What differs first between one step of generated C (``who``: "C", "board") and the reference's
+    completed step: a failure status, then the loss; None if neither (the parameters are compared apart)."""
+    if status != 0:
+        why = STATUS.get(status, f"status {status}")
+        return f"{when}: the {who} failed ({why}, layer {layer}), the reference did not"
+    if not same_loss(loss, reference_loss):
+        return f"{when}: loss {loss} from the {who}, {reference_loss} in the reference"
+    return None
 
 
 def compare_params(ref: dict[int, Params], got: dict[int, Params], when: str) -> str | None:
