@@ -39,6 +39,18 @@ def _program(model: str, prefix: str | None = None) -> Program:
     return compile_graph(load(model), prefix)
 
 
+def _program_or_dress(model: str, prefix: str | None = None):
+    """(program, None) for a .tflite; (program with sparse layers, the DRESS model) for a DRESS file."""
+    from codegen.dress import format as dress_format
+
+    if not dress_format.is_dress(model):
+        return _program(model, prefix), None
+    from codegen.dress.lower import compile_dress
+
+    dress = dress_format.read(model)
+    return compile_dress(dress, prefix, model), dress
+
+
 model_argument = click.argument("model", type=click.Path(dir_okay=False))
 
 
@@ -100,13 +112,7 @@ def info(model, as_json):
 @_fail_cleanly
 def gen(model, out_dir, target, prefix):
     """Generate CMSIS-style C for MODEL (a .tflite, or a DRESS file from `tinysyn dress`) into DIR."""
-    from codegen.dress import format as dress_format
-    from codegen.dress.lower import compile_dress
-
-    if dress_format.is_dress(model):
-        program = compile_dress(dress_format.read(model), prefix, model)
-    else:
-        program = _program(model, prefix)
+    program, _ = _program_or_dress(model, prefix)
     files = emit_c.write(program, Path(out_dir), target)
     click.echo(f"wrote {len(files)} files to {out_dir} ({program.prefix}: arena {program.plan.peak_bytes} bytes, "
                f"weights {program.weight_bytes} bytes); build with `make -C {out_dir}`")
@@ -173,20 +179,12 @@ def _save_atomically(path: Path, array: np.ndarray) -> None:
 @_fail_cleanly
 def run(model, backend, input_path, random_n, seed, output_path, subnet):
     """Run MODEL on inputs with the chosen backend; write the int8 outputs."""
-    from codegen.dress import format as dress_format
-
-    dress = dress_format.read(model) if dress_format.is_dress(model) else None
+    program, dress = _program_or_dress(model)
     if dress is None and subnet is not None:
         raise InputError(f"{model}: --subnet needs a DRESS file (made by tinysyn dress)")
     k = subnet or 0
     if dress is not None and not 0 <= k < dress.subnets:
         raise InputError(f"{model}: sub-net {k} out of range; the file has sub-nets 0 to {dress.subnets - 1}")
-    if dress is not None:
-        from codegen.dress.lower import compile_dress
-
-        program = compile_dress(dress, source=model)
-    else:
-        program = _program(model)
     x = _inputs(program, input_path, random_n, seed)
     if backend == "numpy":
         from codegen.dress import reference
@@ -334,7 +332,7 @@ def flash(image, port, baud, protocol, no_boot, retries, timeout, quiet):
 @click.option("--no-prc", is_flag=True, help="int8 without parameterized range clipping of backward tensors.")
 @click.option("--update", default="all", show_default=True,
               help="Layers to train: all, last:N (the last N weighted layers) or indices like 2,5.")
-@click.option("--backend", type=click.Choice(["numpy", "host-c", "qemu-mps2-an386", "nucleo-l4r5zi"]),
+@click.option("--backend", type=click.Choice(["numpy", "host-c", *BOARD_CHOICES.choices]),
               default="numpy", show_default=True,
               help="Where the steps run: numpy (the reference), host-c (the generated C compiled here) or a board "
                    "(the training app, flashed over serial; the emulator unless --port). Every backend but numpy "

@@ -94,8 +94,9 @@ def train(model: TrainModel, data: Dataset, steps: int, seed: int, eval_every: i
     result = TrainResult()
     good = model.snapshot()
     for t, i in enumerate(order):
-        if scheduled_lr(start_lr, t, steps, schedule) != lr_q:
-            lr_q = scheduled_lr(start_lr, t, steps, schedule)
+        rate = scheduled_lr(start_lr, t, steps, schedule)
+        if rate != lr_q:  # only when it changes: a board takes a command for it
+            lr_q = rate
             backend.set_lr(lr_q)
         try:
             loss = backend.step(data.x_train[i], data.exp, int(data.y_train[i]))
