@@ -27,15 +27,16 @@ from pathlib import Path
 import numpy as np
 
 from .. import ir, ref
-from ..errors import InputError, UnsupportedError
+from ..errors import InputError
 from ..frontends import tflite
 from ..ref import kernels
 from ..ref.fixedpoint import INT32_MAX, INT32_MIN
 from ..ref.params import layer_params
 from ..train import data as datasets
-from .format import DressLayer, DressModel
-from .reference import filter_quant, requantization, subnet_graph
-from .sampling import ALLOCATIONS, parse_row, sample
+from .assemble import dress_model, set_requantization
+from .format import DressModel
+from .reference import filter_quant, subnet_graph
+from .sampling import ALLOCATIONS, sample
 
 RECALIBRATIONS = ("none", "bias", "bias+gain")
 MAX_GAIN = 2.0
@@ -99,31 +100,14 @@ def one_shot(source: bytes, sparsities, row: str | int = "filter", calibration: 
     if recalibrate not in RECALIBRATIONS:
         raise InputError(f"re-calibration {recalibrate!r}: choose one of {', '.join(RECALIBRATIONS)}")
     graph = tflite.parse(source, name)
-    samples = sample(graph, sparsities, row, allocation)
-    if not samples:
-        raise UnsupportedError(f"{name}: no conv or fully connected layer to sample")
-    subnets = len(samples[0].nnz)
-    layers = []
-    for s in samples:
-        op = graph.ops[s.op_index]
-        ins = graph.op_inputs(op)
-        if len(ins) < 3 or ins[2] is None:
-            raise UnsupportedError(f"{name}: layer {s.op_index} ({op.OP}): DRESS needs a bias to re-calibrate")
-        channels = s.shape.channels
-        bias = np.tile(ins[2].data.astype(np.int32), (subnets, 1))
-        scale = np.tile(np.broadcast_to(ins[1].quant.scale, (channels,)).astype(np.float32), (subnets, 1))
-        zeros = np.zeros((subnets, channels), dtype=np.int32)
-        layers.append(DressLayer(**vars(s), bias=bias, scale=scale, multiplier=zeros, shift=zeros.copy()))
-    model = DressModel(tuple(float(v) for v in sparsities), parse_row(row), layers, source)
+    model = dress_model(graph, source, sparsities, row, sample(graph, sparsities, row, allocation))
     if recalibrate != "none":
         x = ref.random_inputs(graph, 64, seed=0) if calibration is None else ref.prepare_input(graph, calibration)
         dense = ref.run_graph(graph, x)
-    for k in range(subnets):
+    for k in range(model.subnets):
         if recalibrate != "none":
             _recalibrate(graph, model, k, dense, recalibrate)
-        sub = subnet_graph(model, k, graph)
-        for layer in layers:
-            layer.multiplier[k], layer.shift[k] = requantization(sub, sub.ops[layer.op_index])
+        set_requantization(model, graph, k)
     return model
 
 

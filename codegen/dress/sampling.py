@@ -154,36 +154,45 @@ def weight_unit(graph: ir.Graph, op: ir.Op, mode: str) -> np.ndarray:
     return scale if mode == "real" else scale * float(x.scale) / float(y.scale)
 
 
+def global_kept(magnitudes: list[np.ndarray], s: float) -> np.ndarray:
+    """How many of each layer's weights are among the (1 - s) * I largest of all I (one global sort)."""
+    owner = np.concatenate([np.full(m.size, n) for n, m in enumerate(magnitudes)])
+    order = np.argsort(-np.concatenate([m.ravel() for m in magnitudes]), kind="stable")
+    return np.bincount(owner[order[: int(np.floor((1.0 - s) * owner.size + 0.5))]], minlength=len(magnitudes))
+
+
+def spread(kept: int, shape: RowShape) -> int:
+    """A layer's kept count as nnz per row: spread evenly, rounded half up, at least 1, at most a row."""
+    return min(max(int(np.floor(kept / shape.rows + 0.5)), 1), shape.row_length)
+
+
 def _kept(graph: ir.Graph, ops: list[int], s: float, mode: str) -> np.ndarray:
     """How many weights of each layer the global sort keeps at sparsity ``s``."""
     tables = [np.abs(filters(graph.ops[i], graph.op_inputs(graph.ops[i])[1].data).astype(np.float64)) for i in ops]
     if mode == "uniform":
         return np.array([np.floor((1.0 - s) * t.size + 0.5) for t in tables])
-    weighed = [(t * weight_unit(graph, graph.ops[i], mode)[:, None]).ravel() for i, t in zip(ops, tables)]
-    owner = np.concatenate([np.full(w.size, n) for n, w in enumerate(weighed)])
-    order = np.argsort(-np.concatenate(weighed), kind="stable")
-    return np.bincount(owner[order[: int(np.floor((1.0 - s) * owner.size + 0.5))]], minlength=len(ops))
+    return global_kept([t * weight_unit(graph, graph.ops[i], mode)[:, None] for i, t in zip(ops, tables)], s)
 
 
 def allocate(graph: ir.Graph, ops: list[int], shapes: list[RowShape], sparsities, mode: str = "output") -> np.ndarray:
-    """nnz per row, [layers, K]: each layer's kept count spread over its rows, rounded half up, >= 1."""
+    """nnz per row, [layers, K]: each layer's kept count spread over its rows."""
     if mode not in ALLOCATIONS:
         raise InputError(f"allocation {mode!r}: choose one of {', '.join(ALLOCATIONS)}")
-    nnz = np.empty((len(ops), len(sparsities)), dtype=np.int64)
-    for k, s in enumerate(sparsities):
-        for n, (kept, shape) in enumerate(zip(_kept(graph, ops, s, mode), shapes)):
-            nnz[n, k] = min(max(int(np.floor(kept / shape.rows + 0.5)), 1), shape.row_length)
-    return nnz
+    return np.array([[spread(kept, shape) for kept, shape in zip(_kept(graph, ops, s, mode), shapes)]
+                     for s in sparsities], dtype=np.int64).reshape(len(sparsities), len(ops)).T
 
 
-def sample(graph: ir.Graph, sparsities, row: str | int = "filter", allocation: str = "output") -> list[LayerSample]:
-    """DRESS tables of every sampled layer for ``sparsities`` (InputError on a bad request)."""
+def sample(graph: ir.Graph, sparsities, row: str | int = "filter", allocation: str = "output",
+           nnz: np.ndarray | None = None) -> list[LayerSample]:
+    """DRESS tables of every sampled layer for ``sparsities`` (InputError on a bad request);
+    ``nnz`` [layers, K]: nnz per row as chosen elsewhere (by DRESS training) instead of ``allocation``."""
     sparsities = check_sparsities(sparsities)
     chunk = parse_row(row)
     ops = sampled_ops(graph)
     tables = [filters(graph.ops[i], graph.op_inputs(graph.ops[i])[1].data) for i in ops]
     shapes = [RowShape.of(t.shape[0], t.shape[1], chunk) for t in tables]
-    nnz = allocate(graph, ops, shapes, sparsities, allocation)
+    if nnz is None:
+        nnz = allocate(graph, ops, shapes, sparsities, allocation)
     layers = []
     for n, (index, table, shape) in enumerate(zip(ops, tables, shapes)):
         rows = shape.to_rows(table, 0)

@@ -41,7 +41,7 @@ def head_lr(graph: TrainGraph, data: Dataset, gain: float = LR_GAIN) -> float:
     """gain / mean |h|^2, h the head's input (real values, fp32 forward) on the first training samples."""
     probe = TrainModel(graph, "fp32", lr=1.0)
     h = graph.layers[-1].inputs[0]
-    energy = np.mean([np.sum(probe.activation(probe.input(x, data.exp), h) ** 2)
+    energy = np.mean([np.sum(probe.activations(probe.input(x, data.exp))[h] ** 2)
                       for x in data.x_train[:PROBE_SAMPLES]])
     if not energy > 0:
         raise InputError(f"{graph.source}: the features entering the head are all zero on {data.name}; "

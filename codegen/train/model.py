@@ -65,11 +65,10 @@ class TrainModel:
         v = self._forward(x)[self.graph.logits]
         return v.data.ravel()
 
-    def activation(self, x: Value, tensor: int) -> np.ndarray:
-        """A tensor's real values in an evaluation forward (nearest rounding, no draws)."""
+    def activations(self, x: Value) -> dict[int, np.ndarray]:
+        """Every tensor's real values in an evaluation forward (nearest rounding, no draws)."""
         self.ar.training = False
-        v = self._forward(x)[tensor]
-        return v.data.astype(np.float64) * 2.0**v.exp
+        return {t: v.data.astype(np.float64) * 2.0**v.exp for t, v in self._forward(x).items()}
 
     def predict(self, x: Value) -> int:
         return int(np.argmax(self.logits(x)))
