@@ -3,7 +3,9 @@
 A builtin is an ordinary IR graph (int8 weights, per-channel scales), so the
 training graph is built from it exactly as from an imported ``.tflite``. Its
 weights are a seeded He-normal initialisation; activation scales are nominal
-(training quantizes activations dynamically and never reads them).
+(training quantizes activations dynamically and never reads them), except the
+softmax output's, 1/256 with zero point -128 as TFLM's int8 softmax requires, so
+the graph written as a .tflite (frontends/tflite_writer.py) reads back.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from ..errors import InputError
 
 PREFIX = "builtin:"
 NOMINAL_ACTIVATION = ir.QParams(np.array([1.0 / 16], np.float32), np.array([-128], np.int32))
+SOFTMAX_OUTPUT = ir.QParams(np.array([1.0 / 256], np.float32), np.array([-128], np.int32))  # fixed by TFLM's int8 softmax
 
 
 class _Builder:
@@ -23,8 +26,8 @@ class _Builder:
         self.rng = np.random.default_rng(seed)
         self.name = name
 
-    def activation(self, name: str, shape) -> int:
-        self.tensors.append(ir.Tensor(name, (1, *shape), "int8", NOMINAL_ACTIVATION))
+    def activation(self, name: str, shape, quant: ir.QParams = NOMINAL_ACTIVATION) -> int:
+        self.tensors.append(ir.Tensor(name, (1, *shape), "int8", quant))
         return len(self.tensors) - 1
 
     def weights(self, name: str, shape, fan_in: int, channel_axis: int) -> int:
@@ -75,7 +78,7 @@ def digits_cnn(seed: int = 0) -> ir.Graph:
     bias = b.bias("fc5/bias", 10)
     logits = b.activation("fc5", (10,))
     b.ops.append(ir.FullyConnected([flat, w, bias], [logits]))
-    probs = b.activation("softmax6", (10,))
+    probs = b.activation("softmax6", (10,), SOFTMAX_OUTPUT)
     b.ops.append(ir.Softmax([logits], [probs]))
     return b.graph(x, probs)
 
