@@ -52,6 +52,7 @@ def _program_or_dress(model: str, prefix: str | None = None):
 
 
 model_argument = click.argument("model", type=click.Path(dir_okay=False))
+ONE_SHOT_CALIBRATION = 200  # dataset samples that re-calibrate one-shot DRESS sub-nets (tinysyn dress --dataset)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -124,22 +125,80 @@ def gen(model, out_dir, target, prefix):
 @click.option("--sparsity", default="0.5,0.75,0.9", show_default=True,
               help="Overall sparsities of the sub-nets, strictly increasing, comma-separated.")
 @click.option("--row", default="filter", show_default=True, help="'filter' or a chunk length such as 256.")
+@click.option("--dataset", type=click.Choice(["digits"]), default=None,
+              help="A builtin is trained on it (DRESS training, the default: digits); a .tflite's one-shot sub-nets "
+                   "are re-calibrated on it instead of on random inputs.")
+@click.option("--gamma", type=float, default=None,
+              help="DRESS training: loss weights pi_k proportional to (1 - s_k)^gamma [default: 1].")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="DRESS training steps, and as many of dense pre-training first [default: 4000].")
+@click.option("--seed", type=int, default=1, show_default=True,
+              help="DRESS training: seeds the builtin's initial weights and the sample order.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="DRESS training: write each sub-net's accuracy (float and int8) and nnz here.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @_fail_cleanly
-def dress(model, out_path, sparsity, row):
-    """One-shot DRESS of an int8 .tflite MODEL: K sparse sub-nets in one file (codegen/dress/FORMAT.md)."""
+def dress(model, out_path, sparsity, row, dataset, gamma, steps, seed, json_path, quiet):
+    """K sparse sub-nets of MODEL in one DRESS file (codegen/dress/FORMAT.md).
+
+    A builtin (builtin:digits-cnn) is trained: dense pre-training, DRESS training of all
+    sub-nets in parallel, each sub-net's biases, then int8 export. A .tflite gets one-shot
+    DRESS: sampling and re-calibration, no training."""
     from codegen.dress import format as dress_format
-    from codegen.dress.oneshot import one_shot
+    from codegen.train import builtin
 
     try:
         sparsities = [float(s) for s in sparsity.split(",")]
     except ValueError:
         raise InputError(f"--sparsity {sparsity!r}: give comma-separated numbers such as 0.5,0.75,0.9") from None
-    source = load(model)  # checks the model with the usual one-line errors
-    result = one_shot(Path(model).read_bytes(), sparsities, row, name=model)
+    if builtin.is_builtin(model):
+        result, rows = _train_dress(model, sparsities, row, dataset or "digits", gamma, steps, seed, quiet)
+        name = model
+        if json_path:
+            write_atomically(Path(json_path), json.dumps({"model": model, "subnets": rows}, indent=1).encode())
+        for r in rows:
+            click.echo(f"sub-net {r['subnet']}: sparsity {r['sparsity']:g} (real {r['real_sparsity']:.3f}), "
+                       f"int8 test accuracy {100 * r['int8_accuracy']:.1f}% (fp32 {100 * r['float_accuracy']:.1f}%)")
+    else:
+        from codegen.dress.oneshot import digits_inputs, one_shot
+
+        for option, value in (("--gamma", gamma), ("--steps", steps), ("--json", json_path)):
+            if value is not None:
+                raise InputError(f"{model}: {option} applies to DRESS training of a builtin model; "
+                                 "a .tflite gets one-shot DRESS")
+        source = load(model)  # checks the model with the usual one-line errors
+        calibration = digits_inputs(source, "train", ONE_SHOT_CALIBRATION) if dataset else None
+        result = one_shot(Path(model).read_bytes(), sparsities, row, calibration, name=model)
+        name = source.name
     dress_format.write(out_path, result)
-    click.echo(f"wrote {out_path}: {result.subnets} sub-nets of {source.name} at sparsity "
+    click.echo(f"wrote {out_path}: {result.subnets} sub-nets of {name} at sparsity "
                f"{', '.join(f'{s:g}' for s in result.sparsities)}, {len(result.layers)} sparse layers; "
                f"generate C with `tinysyn gen {out_path} -o DIR`")
+
+
+def _train_dress(model, sparsities, row, dataset, gamma, steps, seed, quiet):
+    """DRESS training of a builtin with a progress bar; the int8 DRESS model and its per-sub-net report."""
+    from tqdm import tqdm
+
+    from codegen.dress import train as dress_train
+    from codegen.frontends.tflite_writer import write as write_tflite
+
+    defaults = dress_train.Budget()
+    steps = defaults.sparse if steps is None else steps
+    budget = dress_train.Budget(steps, steps, defaults.bias, defaults.lr, defaults.bias_lr,
+                                defaults.gamma if gamma is None else gamma)
+    dress_train.loss_weights(sparsities, budget.gamma)
+    total = budget.pretrain + budget.sparse + budget.bias * len(sparsities)
+    with tqdm(total=total, desc="DRESS training", unit="step", disable=quiet, file=sys.stderr) as bar:
+        def progress(stage, t, n, loss):
+            bar.set_postfix_str(f"{stage}, loss {loss:.3f}", refresh=False)
+            bar.update(1)
+
+        trainer = dress_train.trainer_for(model, dataset, row, seed, progress)
+        dense, _ = dress_train.pretrain(trainer, budget)
+        trained = dress_train.dress(trainer, dense, sparsities, budget)
+    result, graph = dress_train.to_int8(trainer, trained, sparsities, row, write_tflite)
+    return result, dress_train.report(trainer, trained, result, graph)
 
 
 def _inputs(program: Program, input_path, random_n, seed) -> np.ndarray:

@@ -26,3 +26,19 @@ def model_path(name: str) -> Path:
     if not path.exists():
         pytest.fail(f"shared model missing: {path} (set TINYSYN_SHARED)")
     return path
+
+
+@pytest.fixture(scope="session")
+def trained_digits():
+    """builtin:digits-cnn through every DRESS stage on a short budget, row = filter, sparsities 0.5, 0.75, 0.9:
+    (trainer, trained backbone, int8 DRESS model, its int8 graph)."""
+    from codegen.dress import train as dress_train
+    from codegen.frontends.tflite_writer import write as write_tflite
+
+    sparsities = (0.5, 0.75, 0.9)
+    short = dress_train.Budget(pretrain=300, sparse=300, bias=60)  # sub-nets above chance in seconds
+    trainer = dress_train.trainer_for("builtin:digits-cnn", "digits", "filter", seed=3)
+    dense, _ = dress_train.pretrain(trainer, short)
+    trained = dress_train.dress(trainer, dense, sparsities, short)
+    model, graph = dress_train.to_int8(trainer, trained, sparsities, "filter", write_tflite)
+    return trainer, trained, model, graph

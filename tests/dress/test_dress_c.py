@@ -21,14 +21,18 @@ ARG_ERROR = -1  # TSN_NN_ARG_ERROR in templates/nn/tsn_nn_types.h.j2
 
 # row 256 chunks ResNet's 3x3x32 and 3x3x64 filters (u8 index + chunk base); row 16 gives KWS's 10x4 filters
 # of 40 three rows of 14, so rows end in pad columns
+# digits-cnn: the DRESS-trained model of conftest.py (its own biases and gains per sub-net)
 CASES = [("kws_ref_model", "filter"), ("pretrainedResnet_quant", "filter"), ("pretrainedResnet_quant", 256),
-         ("kws_ref_model", 16)]
+         ("kws_ref_model", 16), ("digits_cnn", "filter")]
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[f"{m}-row{r}" for m, r in CASES])
 def case(request, tmp_path_factory):
     name, row = request.param
-    model = oneshot.one_shot(model_path(name).read_bytes(), SPARSITIES, row, recalibrate="bias", name=name)
+    if name == "digits_cnn":
+        model = request.getfixturevalue("trained_digits")[2]
+    else:
+        model = oneshot.one_shot(model_path(name).read_bytes(), SPARSITIES, row, recalibrate="bias", name=name)
     gen_dir = tmp_path_factory.mktemp(f"{name}-{row}") / "gen"
     program, _ = write_c(model, gen_dir, source=name)
     shape = program.graph.tensor(program.graph.inputs[0]).shape[1:]

@@ -1,6 +1,8 @@
 """tinysyn dress, gen and run on a DRESS file: files, sub-net switching, one-line errors."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -58,3 +60,31 @@ def test_bad_requests_are_one_line_errors(dress_file, tmp_path):
                            tmp_path / "y.npy"), 4, "--subnet needs a DRESS file")
     one_line_error(tinysyn("dress", KWS, "--sparsity", "0.5,1.2", "-o", tmp_path / "x.dress"), 4, "sparsit")
     assert not (tmp_path / "y.npy").exists() and not (tmp_path / "x.dress").exists()
+
+
+def test_dress_trains_a_builtin_and_its_subnets_run_in_host_c(tmp_path):
+    path, report = tmp_path / "digits.dress", tmp_path / "digits.json"
+    r = tinysyn("dress", "builtin:digits-cnn", "--steps", 150, "--gamma", 0.5, "--sparsity", "0.5,0.8",
+                "-o", path, "--json", report, "--quiet")
+    assert r.exit_code == 0, r.output
+    assert "sub-net 1: sparsity 0.8" in r.output and "int8 test accuracy" in r.output
+    rows = json.loads(report.read_text())["subnets"]
+    assert [row["sparsity"] for row in rows] == [0.5, 0.8] and rows[0]["int8_accuracy"] > 0.1
+    x = np.random.default_rng(4).integers(0, 128, size=(3, 8, 8, 1), dtype=np.int8)
+    np.save(tmp_path / "x.npy", x)
+    for k in (0, 1):
+        outs = []
+        for backend in ("numpy", "host-c"):
+            out = tmp_path / f"{backend}-{k}.npy"
+            r = tinysyn("run", path, "--backend", backend, "--input", tmp_path / "x.npy", "--subnet", k, "--output", out)
+            assert r.exit_code == 0, r.output
+            outs.append(np.load(out))
+        assert np.array_equal(outs[0], outs[1])
+
+
+def test_dress_training_options_are_checked(tmp_path):
+    out = tmp_path / "x.dress"
+    one_line_error(tinysyn("dress", "builtin:digits-cnn", "--gamma", -1, "--steps", 5, "-o", out), 4, "gamma -1")
+    one_line_error(tinysyn("dress", KWS, "--gamma", 1, "-o", out), 4, "--gamma applies to DRESS training")
+    one_line_error(tinysyn("dress", "builtin:nope", "-o", out), 4, "unknown builtin")
+    assert not out.exists()
