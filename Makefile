@@ -27,7 +27,7 @@ NEWLIB_H := /usr/lib/arm-none-eabi/include/stdint.h
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv toolchain hostcc test demo firmware flash emulate bench bench-train bench-train-board gen info clean distclean
+.PHONY: help venv toolchain hostcc test demo firmware flash emulate bench bench-train bench-train-board bench-dress-train gen info clean distclean
 
 help: ## list the targets
 	@echo "usage: make <target> [MODEL=path.tflite] [BOARD=qemu-mps2-an386|nucleo-l4r5zi] [PORT=url] [TARGET=host|cortex-m4]"
@@ -104,7 +104,7 @@ emulate: $(STAMP) toolchain ## boot the emulated board with MODEL flashed; serve
 bench: $(STAMP) toolchain ## run the benchmarks, write build/bench.json (and the training benchmarks' files)
 	@mkdir -p $(BUILD)
 	$(PY) -m host.bench --out $(BUILD)/bench.json
-	$(MAKE) --no-print-directory bench-train bench-train-board
+	$(MAKE) --no-print-directory bench-train bench-train-board bench-dress-train
 
 bench-train: $(STAMP) ## int8 training vs fp32 on digits and fine-tuning the shared models (about 6 min), write build/bench_train.json, .png
 	@mkdir -p $(BUILD)
@@ -113,6 +113,10 @@ bench-train: $(STAMP) ## int8 training vs fp32 on digits and fine-tuning the sha
 bench-train-board: $(STAMP) toolchain ## one training step on the emulated board: instructions, RAM (int8 vs fp32, last-N)
 	@mkdir -p $(BUILD)
 	$(PY) -m host.bench_train_board --json $(BUILD)/bench_train_board.json
+
+bench-dress-train: $(STAMP) ## DRESS sub-nets vs pruning + fine-tuning on digits, int8 accuracy, 5 seeds (about 7 min), write build/bench_dress_train.json
+	@mkdir -p $(BUILD)
+	$(PY) -m host.bench_dress_train --json $(BUILD)/bench_dress_train.json --markdown $(BUILD)/bench_dress_train.md
 
 gen: $(STAMP) ## generate C for MODEL into build/gen/<model> (TARGET=host|cortex-m4)
 	$(TINYSYN) gen $(MODEL) -o $(BUILD)/gen/$(notdir $(basename $(MODEL))) --target $(TARGET)

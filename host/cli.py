@@ -131,7 +131,7 @@ def gen(model, out_dir, target, prefix):
 @click.option("--gamma", type=float, default=None,
               help="DRESS training: loss weights pi_k proportional to (1 - s_k)^gamma [default: 1].")
 @click.option("--steps", type=click.IntRange(min=1), default=None,
-              help="DRESS training steps, and as many of dense pre-training first [default: 4000].")
+              help="DRESS training steps, and as many of dense pre-training first [default: 8000].")
 @click.option("--seed", type=int, default=1, show_default=True,
               help="DRESS training: seeds the builtin's initial weights and the sample order.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,

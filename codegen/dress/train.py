@@ -58,8 +58,8 @@ MAX_GAIN = 4.0  # a sub-net's per-channel gain stays in [1/4, 4]: a positive fil
 class Budget:
     """Steps and rates of the three stages; the baseline gets the same."""
 
-    pretrain: int = 4000
-    sparse: int = 4000  # DRESS training steps, and the baseline's fine-tuning steps
+    pretrain: int = 8000
+    sparse: int = 8000  # DRESS training steps, and the baseline's fine-tuning steps
     bias: int = 400
     lr: float = 0.1
     bias_lr: float = 0.01
