@@ -41,14 +41,9 @@ def _program(model: str, prefix: str | None = None) -> Program:
 
 def _program_or_dress(model: str, prefix: str | None = None):
     """(program, None) for a .tflite; (program with sparse layers, the DRESS model) for a DRESS file."""
-    from codegen.dress import format as dress_format
+    from codegen.dress.program import compile_file
 
-    if not dress_format.is_dress(model):
-        return _program(model, prefix), None
-    from codegen.dress.lower import compile_dress
-
-    dress = dress_format.read(model)
-    return compile_dress(dress, prefix, model), dress
+    return compile_file(model, prefix)
 
 
 model_argument = click.argument("model", type=click.Path(dir_okay=False))
