@@ -126,12 +126,12 @@ def board_url(board: str, boot_elf: Path, port: str | None,
 
 def profile(model: Path, board: str = "qemu-mps2-an386", port: str | None = None, runs: int = 1, seed: int = 0,
             work: Path = Path("build/profile"), progress: bool = True,
-            icount_shift: int = DEFAULT_ICOUNT_SHIFT, subnets: Sequence[int] | None = None) -> dict:
+            icount_shift: int = DEFAULT_ICOUNT_SHIFT, subnets: Sequence[int] | str | None = None) -> dict:
     """Build, flash, run and verify `model` on `board`; return the report (see module doc).
 
-    `subnets` (a DRESS file only): the sub-nets to profile, in this order, in one board
+    `subnets` (a DRESS file only): the sub-nets to profile ("all": 0 to K-1), in this order, in one board
     session, switched with ``tsn-subnet`` (no reflash); each is checked against its own
-    NumPy reference. One sub-net: the report gains ``subnet`` and ``sparsity``. More: the
+    NumPy reference (default: sub-net 0). One sub-net: the report gains ``subnet`` and ``sparsity``. More: the
     report keeps what they share and lists one such report per sub-net under ``subnets``.
 
     Raises MismatchError after the report is complete if any result differs from
@@ -179,17 +179,19 @@ SHARED_KEYS = ("model", "board", "runs", "macs", "static_ram_bytes", "flash_byte
                "timer", "elf")
 
 
-def subnet_references(model: Path, subnets: Sequence[int] | None) -> list[tuple]:
-    """(sub-net, sparsity, reference graph) per profiled pass; [(None, None, None)] (the program's own graph)
-    without sub-nets."""
-    if subnets is None:
-        return [(None, None, None)]
+def subnet_references(model: Path, subnets: Sequence[int] | str | None) -> list[tuple]:
+    """(sub-net, sparsity, reference graph) per profiled pass: [(None, None, None)] (the program's own graph)
+    for a .tflite; a DRESS file profiles sub-net 0 unless told otherwise."""
     from codegen.dress import format as dress_format
     from codegen.dress.reference import check_subnet, subnet_graph
 
     if not dress_format.is_dress(model):
+        if subnets is None:
+            return [(None, None, None)]
         raise InputError(f"{model}: --subnet needs a DRESS file (made by tinysyn dress)")
+    subnets = [0] if subnets is None else subnets  # the sub-net a board runs after start-up
     dress = dress_format.read(model)
+    subnets = range(dress.subnets) if subnets == "all" else subnets
     for k in subnets:
         try:
             check_subnet(dress, k)
