@@ -36,19 +36,25 @@ SWITCH_ORDER = (2, 0, 1, 2)  # away from the start-up sub-net first, then every 
 OUT_OF_RANGE = "e-[tsn-subnet takes a sub-net index below 3]"
 
 
-def dress_file(name: str, directory):
-    """One-shot DRESS of a shared model, as `tinysyn dress` makes it."""
-    path = directory / f"{name}.dress"
-    dress_format.write(path, one_shot(model_path(name).read_bytes(), SPARSITIES, name=name))
-    return path
+@pytest.fixture(scope="module")
+def dress_files(tmp_path_factory):
+    """One-shot DRESS of a shared model as `tinysyn dress` makes it, once per model for the module."""
+    directory, paths = tmp_path_factory.mktemp("dress"), {}
+
+    def get(name: str):
+        if name not in paths:
+            paths[name] = directory / f"{name}.dress"
+            dress_format.write(paths[name], one_shot(model_path(name).read_bytes(), SPARSITIES, name=name))
+        return paths[name]
+
+    return get
 
 
 @pytest.fixture(scope="module", params=SHARED_MODELS)
-def board(request, tmp_path_factory):
+def board(request, dress_files, tmp_path_factory):
     """A DRESS model's DUT app flashed on a running emulated board: (dress model, program, client, port, info)."""
-    work = tmp_path_factory.mktemp(request.param)
-    path = dress_file(request.param, work)
-    program, boot, app, _ = prepare(path, BOARD, work)
+    path = dress_files(request.param)
+    program, boot, app, _ = prepare(path, BOARD, tmp_path_factory.mktemp(request.param))
     with Emulator(boot, board=BOARD) as emulator, contextlib.closing(open_port(emulator.url)) as port:
         dut, info, _ = flash_and_connect(port, emulator.url, app, program, progress=False)
         yield dress_format.read(path), program, dut, port, info
@@ -64,6 +70,7 @@ def test_every_layer_of_every_subnet_equals_its_reference_switched_at_run_time(b
         assert any(not np.array_equal(expected[a][t], expected[b][t]) for t in outputs), (a, b)
 
     dut.load_input(x[0].tobytes())
+    dumped = set()
     for k in SWITCH_ORDER:
         assert dut.set_subnet(k) == (k, len(SPARSITIES))
         assert dut.info()["subnet"] == k
@@ -71,6 +78,9 @@ def test_every_layer_of_every_subnet_equals_its_reference_switched_at_run_time(b
         want = expected[k]
         assert dut.output() == want[program.graph.outputs[0]][0].tobytes(), f"sub-net {k}: model output"
         assert [layer.crc32 for layer in dut.trace()] == [zlib.crc32(want[t][0].tobytes()) for t in outputs]
+        if k in dumped:
+            continue  # a sub-net seen before: its trace's CRCs above suffice
+        dumped.add(k)
         for index, tensor in enumerate(outputs):  # every layer's whole output, byte for byte
             assert dut.output(index) == want[tensor][0].tobytes(), f"sub-net {k}: layer {index}"
 
@@ -89,7 +99,7 @@ def test_accuracy_of_each_subnet_is_its_reference_on_digits(board):
     """KWS (12 classes) gets agreement with its source model; ResNet (10 outputs), asked for digits labels,
     top-1 accuracy against them."""
     dress = board[0]
-    count = 24
+    count = 12
     result = evaluate(dress, labelled=True, count=count)
     graph = tflite.parse(dress.tflite)
     x, labels = digits_split(graph, "test", count)
@@ -110,13 +120,13 @@ def tinysyn(*args, timeout=600):
 
 
 @pytest.fixture(scope="module")
-def kws_dress(tmp_path_factory):
-    return dress_file("kws_ref_model", tmp_path_factory.mktemp("kws-dress"))
+def kws_dress(dress_files):
+    return dress_files("kws_ref_model")
 
 
 def test_profile_cli_every_subnet_in_one_session(kws_dress, tmp_path):
     out = tmp_path / "r.json"
-    proc = tinysyn("profile", kws_dress, "--subnet", "all", "--runs", 2, "--json", out, "--csv", tmp_path / "r.csv",
+    proc = tinysyn("profile", kws_dress, "--subnet", "all", "--runs", 1, "--json", out, "--csv", tmp_path / "r.csv",
                    "--plot", tmp_path / "r.png", "--dataset", "digits", "--eval-samples", 16, "--work", tmp_path / "w",
                    "--quiet")
     assert proc.returncode == 0, proc.stderr
@@ -125,7 +135,7 @@ def test_profile_cli_every_subnet_in_one_session(kws_dress, tmp_path):
     assert report["bit_exact"] is True and report["flash"]["payload_bytes"] > 0
     subnets = report["subnets"]
     assert [(s["subnet"], s["sparsity"], s["runs"], s["bit_exact"]) for s in subnets] == [
-        (k, s, 2, True) for k, s in enumerate(SPARSITIES)]
+        (k, s, 1, True) for k, s in enumerate(SPARSITIES)]
     totals = [s["total_instructions"] for s in subnets]
     assert all(t == sum(layer["instructions"] for layer in s["layers"]) for t, s in zip(totals, subnets))
     assert totals[0] > totals[1] > totals[2] > 0  # fewer weights, fewer instructions
