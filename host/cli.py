@@ -284,7 +284,7 @@ BOARD_CHOICES = click.Choice(["qemu-mps2-an386", "nucleo-l4r5zi"])
                    "labels (needs 10 outputs). Otherwise the accuracy is the top-1 agreement with the DRESS "
                    "file's source dense model, on digits test inputs too.")
 @click.option("--eval-samples", type=click.IntRange(min=1), default=None,
-              help="With --subnet all: digits test samples for the accuracy [default: the whole split, 360].")
+              help="With --subnet all: digits test samples for the accuracy [default: the whole split, 359].")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @_fail_cleanly
 def profile(model, board, port, runs, seed, json_path, csv_path, plot_path, work, subnet, dataset, eval_samples,
