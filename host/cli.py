@@ -280,9 +280,9 @@ BOARD_CHOICES = click.Choice(["qemu-mps2-an386", "nucleo-l4r5zi"])
               help="For a DRESS file: the sub-net K to profile, or 'all' (each in turn, switched on the running "
                    "board, no reflash; --plot then draws accuracy and latency against sparsity). Default: 0.")
 @click.option("--dataset", type=click.Choice(["digits"]), default=None,
-              help="With --subnet all: the model classifies digits; measure top-1 accuracy against the digits "
-                   "labels (needs 10 outputs). Otherwise the accuracy is the top-1 agreement with the DRESS "
-                   "file's source dense model, on digits test inputs too.")
+              help="With --subnet all: the model classifies digits (as tinysyn trains on them); measure top-1 "
+                   "accuracy against the digits labels (needs 10 outputs). Otherwise the accuracy is the top-1 "
+                   "agreement with the DRESS file's source dense model, on digits test inputs too.")
 @click.option("--eval-samples", type=click.IntRange(min=1), default=None,
               help="With --subnet all: digits test samples for the accuracy [default: the whole split, 359].")
 @click.option("--quiet", is_flag=True, help="No progress bars.")

@@ -23,7 +23,6 @@ from codegen.dress.accuracy import evaluate
 from codegen.dress.oneshot import digits_split, one_shot
 from codegen.frontends import tflite
 from codegen.ref import random_inputs
-from codegen.train.data import load as load_dataset
 from host import profiler
 from host.cli import main
 from host.emulator import Emulator
@@ -95,23 +94,19 @@ def test_out_of_range_subnet_is_one_error_line_and_the_running_subnet_stays(boar
     assert dut.info()["subnet"] == 1
 
 
-def test_accuracy_of_each_subnet_is_its_reference_on_digits(board):
-    """KWS (12 classes) gets agreement with its source model; ResNet (10 outputs), asked for digits labels,
-    top-1 accuracy against them."""
+def test_agreement_of_each_subnet_is_its_reference_on_digits(board):
+    """Neither shared model classifies digits: each sub-net's top-1 agreement with the source model."""
     dress = board[0]
     count = 12
-    result = evaluate(dress, labelled=True, count=count)
+    result = evaluate(dress, labelled=True, count=count)  # KWS has 12 outputs: agreement whatever is asked
+    if result["classes"] == 10:
+        result = evaluate(dress, labelled=False, count=count)  # ResNet's 10 are CIFAR's classes
     graph = tflite.parse(dress.tflite)
-    x, labels = digits_split(graph, "test", count)
-    classes = graph.op_output(graph.ops[-1]).shape[-1]
-    split = load_dataset("digits", tuple(graph.tensor(graph.inputs[0]).shape[1:]), max(classes, 10))
-    assert np.array_equal(labels, split.y_test[:count])
+    x, _ = digits_split(graph, "test", count)
     source = ref.run(graph, x).reshape(count, -1).argmax(axis=1)
-    truth = labels if classes == 10 else source
-    assert result["metric"] == ("top1_accuracy" if classes == 10 else "top1_agreement")
-    assert result["source"] == np.mean(source == truth)
+    assert result["metric"] == "top1_agreement" and result["source"] == 1.0
     for k, value in enumerate(result["subnets"]):
-        assert value == np.mean(reference.run(dress, k, x).reshape(count, -1).argmax(axis=1) == truth), k
+        assert value == np.mean(reference.run(dress, k, x).reshape(count, -1).argmax(axis=1) == source), k
 
 
 def tinysyn(*args, timeout=600):
