@@ -104,7 +104,7 @@ def write_subnet_plot(report: dict, path: Path) -> None:
     right.plot(sparsity, [s[f"total_{key}"] for s in report["subnets"]], "s--", color="tab:red",
                label=f"{key} per inference (board)")
     right.set_ylabel(f"{key} per inference", color="tab:red")
-    right.set_ylim(bottom=0)
+    right.set_ylim(0, 1.15 * max(s[f"total_{key}"] for s in report["subnets"]))
     for s, x in zip(report["subnets"], sparsity):
         right.annotate(f"k={s['subnet']}", (x, s[f"total_{key}"]), textcoords="offset points", xytext=(4, 4),
                        fontsize=8)
