@@ -12,6 +12,9 @@ The whole path a board goes through, on the emulated board or a real one:
 6. report per-layer instructions (emulator, ``-icount``) or cycles (DWT), stack
    high-water, static RAM and flash from the ELF, the arena peak.
 
+A DRESS file's sub-nets are profiled in one session: step 5 once per sub-net, switched
+on the running board with ``tsn-subnet`` and checked against that sub-net's reference.
+
     report = profile(Path("kws.tflite"), "qemu-mps2-an386", runs=5)
     report["bit_exact"], report["total_instructions"]
 """
@@ -161,7 +164,7 @@ def profile(model: Path, board: str = "qemu-mps2-an386", port: str | None = None
             reports.append(report)
 
     problems = [p for report in reports for p in report["mismatches"]]
-    if len(reports) == 1:
+    if subnets != "all" and len(reports) == 1:
         report = reports[0]
     else:
         report = {key: reports[0][key] for key in SHARED_KEYS}
