@@ -5,6 +5,7 @@ a serial line would take longer than the inference) and the model output in
 full; both are compared with ``==``, never a tolerance:
 
     expected = reference_runs(program, inputs)        # one ReferenceRun per input
+    expected = reference_runs(program, inputs, reference.subnet_graph(dress, k))  # DRESS sub-net k
     problems = compare(expected[k], board_crcs, board_output)   # [] when bit-exact
 """
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codegen import ref
+from codegen import ir, ref
 from codegen.pipeline import Program
 
 
@@ -27,9 +28,10 @@ class ReferenceRun:
     output: bytes                  #: the model output, int8 bytes
 
 
-def reference_runs(program: Program, inputs: np.ndarray) -> list[ReferenceRun]:
-    """Reference results for a batch of int8 inputs (axis 0 = sample)."""
-    g = program.graph
+def reference_runs(program: Program, inputs: np.ndarray, graph: ir.Graph | None = None) -> list[ReferenceRun]:
+    """Reference results for a batch of int8 inputs (axis 0 = sample): of ``program.graph``, or of ``graph``
+    (a DRESS sub-net's dense graph, whose tensors have the program's indices)."""
+    g = graph or program.graph
     values = ref.run_graph(g, inputs)
     runs = []
     for k in range(values[g.outputs[0]].shape[0]):

@@ -41,14 +41,9 @@ def _program(model: str, prefix: str | None = None) -> Program:
 
 def _program_or_dress(model: str, prefix: str | None = None):
     """(program, None) for a .tflite; (program with sparse layers, the DRESS model) for a DRESS file."""
-    from codegen.dress import format as dress_format
+    from codegen.dress.program import compile_file
 
-    if not dress_format.is_dress(model):
-        return _program(model, prefix), None
-    from codegen.dress.lower import compile_dress
-
-    dress = dress_format.read(model)
-    return compile_dress(dress, prefix, model), dress
+    return compile_file(model, prefix)
 
 
 model_argument = click.argument("model", type=click.Path(dir_okay=False))
@@ -281,33 +276,64 @@ BOARD_CHOICES = click.Choice(["qemu-mps2-an386", "nucleo-l4r5zi"])
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write a PNG of per-layer latency and stack.")
 @click.option("--work", type=click.Path(file_okay=False), default="build/profile", show_default=True,
               help="Where generated code and firmware are built.")
+@click.option("--subnet", default=None,
+              help="For a DRESS file: the sub-net K to profile, or 'all' (each in turn, switched on the running "
+                   "board, no reflash; --plot then draws accuracy and latency against sparsity). Default: 0.")
+@click.option("--dataset", type=click.Choice(["digits"]), default=None,
+              help="With --subnet all: the model classifies digits (as tinysyn trains on them); measure top-1 "
+                   "accuracy against the digits labels (needs 10 outputs). Otherwise the accuracy is the top-1 "
+                   "agreement with the DRESS file's source dense model, on digits test inputs too.")
+@click.option("--eval-samples", type=click.IntRange(min=1), default=None,
+              help="With --subnet all: digits test samples for the accuracy [default: the whole split, 359].")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @_fail_cleanly
-def profile(model, board, port, runs, seed, json_path, csv_path, plot_path, work, quiet):
+def profile(model, board, port, runs, seed, json_path, csv_path, plot_path, work, subnet, dataset, eval_samples,
+            quiet):
     """Build, flash over serial, run and verify MODEL on a board; print the per-layer trace."""
     from codegen.errors import MismatchError
     from host import report as reports
     from host.profiler import profile as run_profile
 
+    sweep = subnet == "all"
+    if sweep or subnet is None:
+        subnets = subnet
+    else:
+        try:
+            subnets = [int(subnet)]
+        except ValueError:
+            raise InputError(f"--subnet {subnet!r}: give a sub-net number or 'all'") from None
+    if (dataset or eval_samples) and not sweep:
+        raise InputError("--dataset and --eval-samples measure accuracy across sub-nets: give --subnet all")
     try:
-        result = run_profile(Path(model), board, port, runs, seed, Path(work), progress=not quiet)
+        result = run_profile(Path(model), board, port, runs, seed, Path(work), progress=not quiet, subnets=subnets)
     except MismatchError as err:
         if err.report is not None and json_path:
             reports.write_json(err.report, Path(json_path))
         raise
+    if sweep:
+        from codegen.dress import format as dress_format
+        from codegen.dress.accuracy import evaluate
+
+        result["accuracy"] = evaluate(dress_format.read(model), dataset == "digits", eval_samples)
+        if dataset and result["accuracy"]["metric"] != "top1_accuracy":
+            click.echo(f"note: {model} has {result['accuracy']['classes']} outputs, digits 10 classes: "
+                       f"reporting agreement with the source model instead of accuracy")
     if json_path:
         reports.write_json(result, Path(json_path))
     if csv_path:
         reports.write_csv(result, Path(csv_path))
     if plot_path:
-        reports.write_plot(result, Path(plot_path))
-    click.echo(reports.format_table(result))
+        (reports.write_subnet_plot if sweep else reports.write_plot)(result, Path(plot_path))
+    click.echo(reports.format_subnet_table(result) if sweep else reports.format_table(result))
+    stack = max(s["stack_high_water_bytes"] for s in result["subnets"]) if sweep else result["stack_high_water_bytes"]
     flash = result["flash"]
     click.echo(f"flash {result['flash_bytes']:,} B, static RAM {result['static_ram_bytes']:,} B, "
-               f"arena {result['arena_bytes']:,} B, stack high-water {result['stack_high_water_bytes']:,} B")
+               f"arena {result['arena_bytes']:,} B, stack high-water {stack:,} B")
     click.echo(f"flashed {flash['payload_bytes']:,} B in {flash['seconds']:.2f} s, "
                f"wire efficiency {flash['wire_efficiency']:.3f}")
-    click.echo(f"BIT-EXACT: {result['runs']} run(s) on {board}, every layer equals the NumPy reference")
+    which = (f", sub-nets {', '.join(str(s['subnet']) for s in result['subnets'])} switched on the board" if sweep
+             else f", sub-net {result['subnet']} (sparsity {result['sparsity']:g})" if "subnet" in result else "")
+    click.echo(f"BIT-EXACT: {result['runs']} run(s) on {board}{which}, every layer equals the NumPy reference")
 
 
 @main.command()

@@ -10,6 +10,7 @@ runner can drive it) plus tinysyn's ``tsn-`` commands for what that set lacks:
         dut.infer(runs=1)              # laps in microseconds, dequantized results
         dut.trace()                    # per-layer ticks, stack, CRC-32
         dut.output()                   # raw int8 output bytes
+        dut.set_subnet(2)              # a DRESS model: run sub-net 2 from now on
 
 Every command waits for the reply's ``m-ready`` line within a timeout; an
 ``e-[...]`` line raises ProtocolError, silence raises BoardTimeoutError
@@ -103,6 +104,22 @@ class DutClient(ConsoleClient):
     def output(self, layer: int | None = None) -> bytes:
         """``tsn-out [L]``: the raw model output, or layer L's output tensor."""
         return self.hex_payload("tsn-out" if layer is None else f"tsn-out {layer}", "tsn-out")
+
+    def set_subnet(self, k: int | None = None) -> tuple[int, int]:
+        """``tsn-subnet [K]``: run DRESS sub-net k from now on (None: just ask which runs).
+
+        Returns (the running sub-net, the model's sub-net count); a dense model or an
+        index out of range is the board's one-line error, raised as ProtocolError.
+        """
+        command = "tsn-subnet" if k is None else f"tsn-subnet {k}"
+        reply = bracketed(self.command(command), "tsn-subnet", self.where, command)
+        try:
+            running, count = (int(v) for v in reply.split(","))
+        except ValueError:
+            raise ProtocolError(f"{self.where}: malformed reply to {command!r}: {reply!r}") from None
+        if k is not None and running != k:
+            raise ProtocolError(f"{self.where}: asked for sub-net {k}, the board runs {running}")
+        return running, count
 
     def enter_bootloader(self) -> None:
         """``tsn-boot``: the app answers, then resets into the bootloader."""

@@ -12,6 +12,9 @@ The whole path a board goes through, on the emulated board or a real one:
 6. report per-layer instructions (emulator, ``-icount``) or cycles (DWT), stack
    high-water, static RAM and flash from the ELF, the arena peak.
 
+A DRESS file's sub-nets are profiled in one session: step 5 once per sub-net, switched
+on the running board with ``tsn-subnet`` and checked against that sub-net's reference.
+
     report = profile(Path("kws.tflite"), "qemu-mps2-an386", runs=5)
     report["bit_exact"], report["total_instructions"]
 """
@@ -19,21 +22,27 @@ The whole path a board goes through, on the emulated board or a real one:
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from tqdm import tqdm
 
+from codegen.dress.program import compile_file
 from codegen.emit import c as emit_c
-from codegen.ref import random_inputs
 from codegen.errors import InputError, MismatchError, ProtocolError, ResourceError
-from codegen.frontends.tflite import load
-from codegen.pipeline import Program, compile_graph
-from host.checker import compare, reference_runs
-from host.dut import DutClient
+from codegen.pipeline import Program
+from codegen.ref import random_inputs
+from host.checker import ReferenceRun, compare, reference_runs
+from host.dut import DutClient, LayerTrace
 from host.emulator import MACHINES, Emulator
-from host.firmware_build import BOARDS, board_memory, build_bootloader, build_firmware, elf_sizes
+from host.firmware_build import (
+    BOARDS,
+    board_memory,
+    build_bootloader,
+    build_firmware,
+    elf_sizes,
+)
 from host.flasher import Flasher, FlashResult
 from host.icount import timer_cost
 from host.qemu import DEFAULT_ICOUNT_SHIFT
@@ -73,14 +82,14 @@ def check_image_fits(sizes: dict[str, int], board: str, elf: Path) -> None:
 
 
 def prepare(model: Path, board: str, work: Path) -> tuple[Program, Path, Path, dict[str, int]]:
-    """Compile `model`, check it fits `board`, generate its C and build the bootloader and the
+    """Compile `model` (a .tflite or a DRESS file), check it fits `board`, generate its C and build the bootloader and the
     DUT app (linked at the application area) under work/<prefix>/.
 
     Returns (program, bootloader ELF, app ELF, the app's ELF sizes).
     """
     if board not in BOARDS:
         raise InputError(f"unknown board {board!r}; choose one of {', '.join(BOARDS)}")
-    program = compile_graph(load(model))
+    program, _ = compile_file(model)
     check_fits(program, board, str(model))
     work = work / program.prefix
     gen = work / "gen"
@@ -99,9 +108,9 @@ def flash_and_connect(serial_port, url: str, app_elf: Path, program: Program,
     dut = DutClient(serial_port, where=url)
     dut.resync()
     info = dut.info()
-    if info.get("hash") != program.graph.sha256:
-        raise ProtocolError(f"{url}: the board runs model {info.get('model')} ({str(info.get('hash'))[:12]}...), "
-                            f"not the one just flashed")
+    if info.get("hash") != program.graph.sha256 or info.get("subnets") != len(program.sparsities):
+        raise ProtocolError(f"{url}: the board runs model {info.get('model')} ({str(info.get('hash'))[:12]}..., "
+                            f"{info.get('subnets')} sub-nets), not the one just flashed")
     return dut, info, flash
 
 
@@ -120,8 +129,13 @@ def board_url(board: str, boot_elf: Path, port: str | None,
 
 def profile(model: Path, board: str = "qemu-mps2-an386", port: str | None = None, runs: int = 1, seed: int = 0,
             work: Path = Path("build/profile"), progress: bool = True,
-            icount_shift: int = DEFAULT_ICOUNT_SHIFT) -> dict:
+            icount_shift: int = DEFAULT_ICOUNT_SHIFT, subnets: Sequence[int] | str | None = None) -> dict:
     """Build, flash, run and verify `model` on `board`; return the report (see module doc).
+
+    `subnets` (a DRESS file only): the sub-nets to profile ("all": 0 to K-1), in this order, in one board
+    session, switched with ``tsn-subnet`` (no reflash); each is checked against its own
+    NumPy reference (default: sub-net 0). One sub-net: the report gains ``subnet`` and ``sparsity``. More: the
+    report keeps what they share and lists one such report per sub-net under ``subnets``.
 
     Raises MismatchError after the report is complete if any result differs from
     the reference (the caller may still write the report), ResourceError if the
@@ -130,31 +144,79 @@ def profile(model: Path, board: str = "qemu-mps2-an386", port: str | None = None
     if runs < 1:
         raise InputError(f"--runs must be at least 1, got {runs}")
     model = Path(model)
+    references = subnet_references(model, subnets)  # checked before building
     program, boot_elf, app_elf, sizes = prepare(model, board, Path(work))
     inputs = random_inputs(program.graph, runs, seed)
-    expected = reference_runs(program, inputs)
+    reports = []
     with board_url(board, boot_elf, port, icount_shift) as url, contextlib.closing(open_port(url)) as serial_port:
         dut, info, flash = flash_and_connect(serial_port, url, app_elf, program, progress)
-        problems: list[str] = []
-        traces = []
-        for k in tqdm(range(runs), desc="inference", unit="run", disable=not progress, leave=False):
-            dut.load_input(inputs[k].tobytes())
-            dut.infer(runs=1)
-            trace = dut.trace()
-            output = dut.output()
-            problems += [f"run {k}: {p}" for p in compare(expected[k], [t.crc32 for t in trace], output)]
-            traces.append(trace)
-        board_memory_report = dut.memory()
+        for k, sparsity, graph in references:
+            if k is not None:
+                dut.set_subnet(k)
+            traces, problems = run_and_check(dut, inputs, reference_runs(program, inputs, graph), progress)
+            report = summarize(program, board, model, traces, info, sizes, icount_shift if port is None else None)
+            if k is not None:
+                report.update(subnet=k, sparsity=sparsity)
+                problems = [f"sub-net {k}: {p}" for p in problems]
+            report["board_memory"] = dut.memory()  # as the firmware itself reports it (tsn-mem)
+            report["bit_exact"] = not problems
+            report["mismatches"] = problems[:20]
+            reports.append(report)
 
-    report = summarize(program, board, model, traces, info, sizes, icount_shift if port is None else None)
+    problems = [p for report in reports for p in report["mismatches"]]
+    if subnets != "all" and len(reports) == 1:
+        report = reports[0]
+    else:
+        report = {key: reports[0][key] for key in SHARED_KEYS}
+        report.update(bit_exact=not problems, mismatches=problems[:20], sparsities=list(program.sparsities),
+                      subnets=reports)
     report["flash"] = flash_summary(flash)
-    report["board_memory"] = board_memory_report  # as the firmware itself reports it (tsn-mem)
-    report["bit_exact"] = not problems
-    report["mismatches"] = problems[:20]
     if problems:
         raise MismatchError(f"{model.name} on {board}: {problems[0]}"
                             f"{f' (and {len(problems) - 1} more)' if len(problems) > 1 else ''}", report)
     return report
+
+
+#: What the sub-net reports of one session share, kept once at the top of a multi-sub-net report.
+SHARED_KEYS = ("model", "board", "runs", "macs", "static_ram_bytes", "flash_bytes", "arena_bytes", "weight_bytes",
+               "timer", "elf")
+
+
+def subnet_references(model: Path, subnets: Sequence[int] | str | None) -> list[tuple]:
+    """(sub-net, sparsity, reference graph) per profiled pass: [(None, None, None)] (the program's own graph)
+    for a .tflite; a DRESS file profiles sub-net 0 unless told otherwise."""
+    from codegen.dress import format as dress_format
+    from codegen.dress.reference import check_subnet, subnet_graph
+
+    if not dress_format.is_dress(model):
+        if subnets is None:
+            return [(None, None, None)]
+        raise InputError(f"{model}: --subnet needs a DRESS file (made by tinysyn dress)")
+    subnets = [0] if subnets is None else subnets  # the sub-net a board runs after start-up
+    dress = dress_format.read(model)
+    subnets = range(dress.subnets) if subnets == "all" else subnets
+    for k in subnets:
+        try:
+            check_subnet(dress, k)
+        except InputError as err:
+            raise InputError(f"{model}: {err}") from None
+    return [(k, dress.sparsities[k], subnet_graph(dress, k)) for k in subnets]
+
+
+def run_and_check(dut: DutClient, inputs: np.ndarray, expected: list[ReferenceRun],
+                  progress: bool) -> tuple[list[list[LayerTrace]], list[str]]:
+    """Per input: load, infer, read the trace and the output, compare with the reference.
+    Returns the traces and the differences ([] = bit-exact), each naming its run."""
+    problems: list[str] = []
+    traces = []
+    for k in tqdm(range(len(inputs)), desc="inference", unit="run", disable=not progress, leave=False):
+        dut.load_input(inputs[k].tobytes())
+        dut.infer(runs=1)
+        trace = dut.trace()
+        output = dut.output()
+        problems += [f"run {k}: {p}" for p in compare(expected[k], [t.crc32 for t in trace], output)]
+        traces.append(trace)
+    return traces, problems
 
 
 def flash_summary(flash: FlashResult) -> dict:

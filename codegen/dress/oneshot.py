@@ -43,15 +43,24 @@ MAX_GAIN = 2.0
 SHARED_MODELS = Path(__file__).resolve().parents[2].parent / "shared" / "models"
 
 
-def digits_inputs(graph: ir.Graph, split: str, count: int) -> np.ndarray:
-    """``count`` digits of the fixed ``split`` ("train" or "test") as the model's int8 input."""
+def digits_split(graph: ir.Graph, split: str, count: int | None = None,
+                 spread: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``count`` (None: all) digits of the fixed ``split`` ("train" or "test") as the model's int8
+    input, and their labels. ``spread``: pixels spread over the real range the input quantization covers (a
+    pretrained model's features then vary); else as tinysyn trains on digits (real pixel / 16, in [0, 1])."""
     t = graph.tensor(graph.inputs[0])
     scale, zp = float(t.scale), t.zero_point
-    real_range = ((-128 - zp) * scale, (127 - zp) * scale)
+    real_range = ((-128 - zp) * scale, (127 - zp) * scale) if spread else None
     classes = graph.op_output(graph.ops[-1]).shape[-1]
     d = datasets.load("digits", tuple(t.shape[1:]), max(classes, datasets.LABELS["digits"]), real_range)
-    q = (d.x_train if split == "train" else d.x_test)[:count].astype(np.float64) * 2.0**d.exp / scale
-    return np.clip(np.sign(q) * np.floor(np.abs(q) + 0.5) + zp, -128, 127).astype(np.int8)
+    x, y = (d.x_train, d.y_train) if split == "train" else (d.x_test, d.y_test)
+    q = x[:count].astype(np.float64) * 2.0**d.exp / scale
+    return np.clip(np.sign(q) * np.floor(np.abs(q) + 0.5) + zp, -128, 127).astype(np.int8), y[:count]
+
+
+def digits_inputs(graph: ir.Graph, split: str, count: int) -> np.ndarray:
+    """``count`` digits of the fixed ``split`` ("train" or "test") as the model's int8 input."""
+    return digits_split(graph, split, count)[0]
 
 
 def weighted_sums(graph: ir.Graph, op: ir.Op, x: np.ndarray) -> np.ndarray:

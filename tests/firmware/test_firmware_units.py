@@ -1,5 +1,6 @@
 """Board-independent firmware modules compiled for the host and driven through ctypes:
-the CRC-32 against zlib, and the bootloader's SLIP framing and frame checks."""
+the CRC-32 against zlib, the bootloader's SLIP framing and frame checks, and the console's
+number parsing."""
 from __future__ import annotations
 
 import ctypes
@@ -13,6 +14,7 @@ import pytest
 from host.firmware_build import COMMON_DIR, FIRMWARE_DIR
 
 BOOT_DIR = FIRMWARE_DIR / "bootloader"
+CONSOLE_DIR = FIRMWARE_DIR / "lib" / "console"
 HOST_CC = shutil.which("cc")
 
 pytestmark = pytest.mark.skipif(HOST_CC is None, reason="no host C compiler")
@@ -42,17 +44,21 @@ class SlipDecoder(ctypes.Structure):
                 ("escaped", ctypes.c_uint8), ("invalid", ctypes.c_uint8)]
 
 
+def shared_library(work, sources, include_dirs) -> ctypes.CDLL:
+    out = work / "libunits.so"
+    subprocess.run([HOST_CC, "-std=c11", "-Wall", "-Wextra", "-Werror", "-O1", "-fPIC", "-shared",
+                    *(f"-I{d}" for d in include_dirs), *map(str, sources), "-o", str(out)],
+                   check=True, capture_output=True, text=True)
+    return ctypes.CDLL(str(out))
+
+
 @pytest.fixture(scope="module")
 def lib(tmp_path_factory):
     work = tmp_path_factory.mktemp("units")
     (work / "board.h").write_text(STUB_BOARD_H)
     (work / "board_stub.c").write_text(STUB_BOARD_C)
     sources = [COMMON_DIR / "crc32.c", BOOT_DIR / "slip.c", BOOT_DIR / "frame.c", work / "board_stub.c"]
-    out = work / "libunits.so"
-    subprocess.run([HOST_CC, "-std=c11", "-Wall", "-Wextra", "-Werror", "-O1", "-fPIC", "-shared",
-                    f"-I{work}", f"-I{COMMON_DIR}", f"-I{BOOT_DIR}", *map(str, sources), "-o", str(out)],
-                   check=True, capture_output=True, text=True)
-    library = ctypes.CDLL(str(out))
+    library = shared_library(work, sources, [work, COMMON_DIR, BOOT_DIR])
     library.crc32_update.restype = ctypes.c_uint32
     library.crc32_update.argtypes = [ctypes.c_uint32, ctypes.c_char_p, ctypes.c_size_t]
     library.slip_feed.restype = ctypes.c_size_t
@@ -140,3 +146,29 @@ def test_bad_frame_answer_is_well_formed(lib):
     [body] = decode(lib, transmitted(lib, lib.frame_send_bad_frame))
     header = bytes([0xFF, 1, 0xFF, 0xFF, 0, 0])  # code 0xFF, BAD_FRAME, seq 0xFFFF, no payload
     assert body == header + zlib.crc32(header).to_bytes(4, "little")
+
+
+@pytest.fixture(scope="module")
+def console_parse(tmp_path_factory):
+    """firmware/lib/console/parse.c alone; its error replies go nowhere."""
+    work = tmp_path_factory.mktemp("console")
+    (work / "reply_stub.c").write_text("void reply_error(const char *text);\n"
+                                       "void reply_error(const char *text) { (void)text; }\n")
+    library = shared_library(work, [CONSOLE_DIR / "parse.c", work / "reply_stub.c"], [CONSOLE_DIR, COMMON_DIR])
+    library.console_parse_u32.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_uint32,
+                                          ctypes.POINTER(ctypes.c_uint32)]
+    return library
+
+
+@pytest.mark.parametrize("maximum", [0, 2, 5, 9, 12, 99, 255, 4294967295])
+def test_console_parse_u32_accepts_exactly_the_numbers_up_to_its_maximum(console_parse, maximum):
+    numbers = {0, 1, 2, 3, 5, 6, 9, 10, 12, 13, 15, 99, 100, 255, 256, 4294967295, 4294967296, 99999999999,
+               maximum, maximum + 1}
+    for number in sorted(numbers):
+        text = ctypes.c_char_p(str(number).encode())
+        value = ctypes.c_uint32(7)
+        status = console_parse.console_parse_u32(ctypes.byref(text), maximum, ctypes.byref(value))
+        if number <= maximum:
+            assert (status, value.value) == (0, number), number
+        else:
+            assert status == -1, f"{number} above {maximum} accepted as {value.value}"

@@ -12,6 +12,7 @@ import threading
 
 import numpy as np
 import pytest
+from board_lines import raw_reply
 from conftest import SHARED_MODELS, model_path
 from tflite_builder import ModelBuilder, fb, fc_options
 
@@ -22,7 +23,7 @@ from host.dut import DutClient
 from host.emulator import Emulator
 from host.firmware_build import board_memory, elf_sizes
 from host.profiler import flash_and_connect, prepare, profile
-from host.transport import open_port, read_some, write_all
+from host.transport import open_port
 
 KWS = model_path("kws_ref_model")
 REQUIRED_KEYS = {"model", "board", "runs", "bit_exact", "total_instructions", "layers", "stack_high_water_bytes",
@@ -30,7 +31,7 @@ REQUIRED_KEYS = {"model", "board", "runs", "bit_exact", "total_instructions", "l
 
 
 def tinysyn(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "host.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "host.cli", *map(str, args)], check=False, capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -55,19 +56,8 @@ def kws_board(tmp_path_factory):
     """KWS's DUT app flashed on a running emulated board: (dut client, program, raw port)."""
     program, boot, app, _ = prepare(KWS, "qemu-mps2-an386", tmp_path_factory.mktemp("dut"))
     with Emulator(boot) as emulator, contextlib.closing(open_port(emulator.url)) as port:
-        dut, info, _ = flash_and_connect(port, emulator.url, app, program, progress=False)
+        dut, _, _ = flash_and_connect(port, emulator.url, app, program, progress=False)
         yield dut, program, port, emulator, app
-
-
-def raw_reply(port, command: bytes, timeout=10.0) -> list[str]:
-    """Send bytes as they are and collect reply lines up to m-ready."""
-    write_all(port, command)
-    text = b""
-    while not text.endswith(b"m-ready\r\n"):
-        chunk = read_some(port, timeout)
-        assert chunk, f"no m-ready after {command!r}: {text!r}"
-        text += chunk
-    return text.decode().split("\r\n")[:-1]
 
 
 def test_mlperf_tiny_commands_answer_as_the_runner_expects(kws_board):
@@ -106,6 +96,7 @@ def test_the_board_reports_its_memory_as_the_elf_says(kws_board):
     assert memory["static_ram_bytes"] == sizes["static_ram_bytes"]  # board linker symbols vs ELF sections
     assert memory["ram_bytes"] == board_memory("qemu-mps2-an386")["ram_bytes"]
     assert memory["arena_bytes"] == program.plan.peak_bytes
+    assert dut.info()["subnets"] == 0  # dense
     assert memory["stack_bytes"] == sizes["stack_bytes"]
     assert 0 < memory["stack_high_water_bytes"] < memory["stack_bytes"]
 
@@ -115,6 +106,8 @@ def test_the_board_reports_its_memory_as_the_elf_says(kws_board):
     (b"bogus%", "e-[Unknown command: bogus]"),
     (b"infer 0 0%", "e-[infer needs N W: 1 <= N, 0 <= W, both at most 1048576]"),
     (b"tsn-out 13%", "e-[tsn-out takes a layer index below the layer count]"),
+    (b"tsn-subnet 0%", "e-[tsn-subnet needs a DRESS model; this one is dense]"),  # a dense model has no sub-nets
+    (b"tsn-subnet%", "e-[tsn-subnet needs a DRESS model; this one is dense]"),
     (b"x" * 100 + b"%", "e-[Command too long]"),
 ])
 def test_bad_commands_get_an_error_line_and_the_board_keeps_answering(kws_board, command, error):

@@ -22,6 +22,7 @@ typedef struct {
     int32_t load_expected;   /**< bytes announced by `db load N`, 0 when none */
     int32_t load_received;   /**< bytes of the input received so far */
     int32_t traced_layers;   /**< layers in `trace` (0: no inference yet) */
+    int32_t subnet;          /**< the running DRESS sub-net (0 after start-up; 0 for a dense model) */
     uint64_t timer_overhead; /**< ticks of an empty timed region */
     runtime_layer_trace trace[DUT_MAX_LAYERS];
 } dut_state;
@@ -38,6 +39,7 @@ void dut_cmd_tsn_info(void *context, const char *args);
 void dut_cmd_tsn_trace(void *context, const char *args);
 void dut_cmd_tsn_mem(void *context, const char *args);
 void dut_cmd_tsn_out(void *context, const char *args);
+void dut_cmd_tsn_subnet(void *context, const char *args);
 
 /** Copy the staged input into the model's input tensor, which the last run overwrote. */
 void dut_restore_input(const dut_state *state);

@@ -24,6 +24,7 @@ static const console_command s_commands[] = {
     {"tsn-trace", dut_cmd_tsn_trace, "tsn-trace: per-layer ticks, stack and CRC-32"},
     {"tsn-mem", dut_cmd_tsn_mem, "tsn-mem: static RAM, arena, stack size and high-water"},
     {"tsn-out", dut_cmd_tsn_out, "tsn-out [L]: the output (or layer L's) in hex"},
+    {"tsn-subnet", dut_cmd_tsn_subnet, "tsn-subnet [K]: run DRESS sub-net K from now on (none: which runs)"},
     {"tsn-sync", console_cmd_sync, "tsn-sync TOKEN: echo TOKEN (hosts find the end of stale replies)"},
     {"tsn-boot", console_cmd_boot, "tsn-boot: reset into the bootloader"},
 };

@@ -1,7 +1,7 @@
 /**
  * @file tsn_commands.c
  * @brief tinysyn's own DUT commands: what the MLPerf Tiny set lacks (model facts,
- *        per-layer trace, raw tensors, return to the bootloader).
+ *        per-layer trace, raw tensors, DRESS sub-net switching, return to the bootloader).
  */
 #include <stdint.h>
 
@@ -29,6 +29,8 @@ void dut_cmd_tsn_info(void *context, const char *args)
     reply_put_field("input_bytes", (uint64_t)model->input_bytes);
     reply_put_field("output_bytes", (uint64_t)model->output_bytes);
     reply_put_field("arena_bytes", (uint64_t)model->arena_bytes);
+    reply_put_field("subnets", (uint64_t)model->num_subnets);
+    reply_put_field("subnet", (uint64_t)state->subnet);
     reply_put_stack_timer_fields(state->timer_overhead);
     uart_putc(']');
     reply_end();
@@ -138,4 +140,37 @@ void dut_cmd_tsn_out(void *context, const char *args)
         uart_putc(']');
         reply_end();
     }
+}
+
+void dut_cmd_tsn_subnet(void *context, const char *args)
+{
+    dut_state *state = context;
+    const tsn_model_desc *model = state->model;
+    if (model->num_subnets == 0 || model->set_subnet == 0) {
+        reply_error("tsn-subnet needs a DRESS model; this one is dense");
+        return;
+    }
+    if (!console_at_end(args)) {
+        uint32_t k = 0;
+        if (console_parse_u32(&args, (uint32_t)model->num_subnets - 1U, &k) != 0 || !console_at_end(args)) {
+            uart_puts("e-[tsn-subnet takes a sub-net index below ");
+            uart_put_i32(model->num_subnets);
+            uart_puts("]\r\n");
+            return;
+        }
+        const tsn_nn_status status = model->set_subnet((int32_t)k);
+        if (status != TSN_NN_SUCCESS) {
+            uart_puts("e-[Sub-net switch failed with status ");
+            uart_put_i32((int32_t)status);
+            uart_puts("]\r\n");
+            return;
+        }
+        state->subnet = (int32_t)k;
+    }
+    reply_begin("tsn-subnet-[");
+    uart_put_i32(state->subnet);
+    uart_putc(',');
+    uart_put_i32(model->num_subnets);
+    uart_putc(']');
+    reply_end();
 }

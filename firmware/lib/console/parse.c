@@ -39,7 +39,7 @@ int console_parse_u32(const char **text, uint32_t max, uint32_t *value)
     uint32_t result = 0;
     while (*p >= '0' && *p <= '9') {
         const uint32_t digit = (uint32_t)(*p - '0');
-        if (result > (max - digit) / DECIMAL_BASE) {
+        if (digit > max || result > (max - digit) / DECIMAL_BASE) {
             return -1;
         }
         result = result * DECIMAL_BASE + digit;
