@@ -36,20 +36,23 @@ OUT_OF_RANGE = "e-[tsn-subnet takes a sub-net index below 3]"
 
 
 @pytest.fixture(scope="module")
-def dress_files(tmp_path_factory):
-    """One-shot DRESS of a shared model as `tinysyn dress` makes it, once per model for the module."""
+def dress_files(tmp_path_factory, request):
+    """One-shot DRESS of a shared model as `tinysyn dress` makes it, once per model for the module;
+    ``digits_cnn``: the DRESS-trained builtin (tests/conftest.py)."""
     directory, paths = tmp_path_factory.mktemp("dress"), {}
 
     def get(name: str):
         if name not in paths:
             paths[name] = directory / f"{name}.dress"
-            dress_format.write(paths[name], one_shot(model_path(name).read_bytes(), SPARSITIES, name=name))
+            model = (request.getfixturevalue("trained_digits")[2] if name == "digits_cnn"
+                     else one_shot(model_path(name).read_bytes(), SPARSITIES, name=name))
+            dress_format.write(paths[name], model)
         return paths[name]
 
     return get
 
 
-@pytest.fixture(scope="module", params=SHARED_MODELS)
+@pytest.fixture(scope="module", params=[*SHARED_MODELS, "digits_cnn"])
 def board(request, dress_files, tmp_path_factory):
     """A DRESS model's DUT app flashed on a running emulated board: (dress model, program, client, port, info)."""
     path = dress_files(request.param)
