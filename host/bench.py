@@ -40,18 +40,25 @@ FAULT_TRIALS = 6
 CMSIS_NN_INSTRUCTIONS = {"kws_ref_model": 7_695_496, "pretrainedResnet_quant": 29_858_486}
 
 
+def measure_bit_exact(gen_dir: Path, out_dir: Path, cflags: tuple[str, ...], expected: Program,
+                      label: str) -> BenchReport:
+    """Build the bench firmware of the C in ``gen_dir`` with ``cflags``, run it on QEMU and raise BenchError
+    unless every layer's output CRC equals the NumPy reference of ``expected`` (its graph, its layers)."""
+    elf = build_firmware(gen_dir, BOARD, "bench", out_dir, extra_cflags=cflags)
+    report = measure(elf)
+    g = expected.graph
+    x = bench_input(g.tensor(g.inputs[0]).size).reshape(g.tensor(g.inputs[0]).shape)
+    problems = compare(reference_runs(expected, x)[0], [layer.crc32 for layer in report.layers])
+    if problems:
+        raise BenchError(f"{label} on {BOARD}: {problems[0]} (NumPy reference)")
+    return report
+
+
 def run_on_board(program: Program, work: Path, variant: str) -> BenchReport:
     """Generate, build and run the bench firmware; raise BenchError unless every layer is bit-exact."""
     gen_dir = work / "gen"
     emit_c.write(program, gen_dir, target="cortex-m4")  # always fresh: stale code would be measured
-    elf = build_firmware(gen_dir, BOARD, "bench", work / variant, extra_cflags=VARIANTS[variant])
-    report = measure(elf)
-    g = program.graph
-    x = bench_input(g.tensor(g.inputs[0]).size).reshape(g.tensor(g.inputs[0]).shape)
-    problems = compare(reference_runs(program, x)[0], [layer.crc32 for layer in report.layers])
-    if problems:
-        raise BenchError(f"{program.prefix} ({variant}) on {BOARD}: {problems[0]} (NumPy reference)")
-    return report
+    return measure_bit_exact(gen_dir, work / variant, VARIANTS[variant], program, f"{program.prefix} ({variant})")
 
 
 def bench_model(path: Path, work: Path) -> dict:

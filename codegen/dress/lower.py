@@ -25,6 +25,18 @@ SPARSE_KERNELS = {ir.Conv2D: "tsn_sparse_convolve_s8", ir.DepthwiseConv2D: "tsn_
                   ir.FullyConnected: "tsn_sparse_fully_connected_s8"}
 
 
+#: the sparse convolutions' DSP path gathers this many output pixels at a time (TSN_NN_SPARSE_LANES)
+SPARSE_LANES = 4
+INT16_BYTES = 2
+
+
+def sparse_buffer_size(patch_length: int) -> int:
+    """Bytes tsn_sparse_{convolve,depthwise_conv}_s8_get_buffer_size() return: SPARSE_LANES int16 patches of
+    k_h * k_w * in_ch (the portable path uses the first patch_length bytes). Reserved whatever the target, so
+    the host and Cortex-M builds share one arena plan."""
+    return SPARSE_LANES * patch_length * INT16_BYTES
+
+
 def folded_bias(dl: DressLayer, input_offset: int, where: str) -> np.ndarray:
     """[K, C]: sub-net k's bias + input_offset * the sum of its kept values of each channel (exact in int64)."""
     g = dl.shape.rows // dl.shape.channels
@@ -59,8 +71,7 @@ def sparse_layer(graph: ir.Graph, dense: Layer, dl: DressLayer) -> Layer:
     scratch = 0
     if isinstance(op, ir.Convolution):
         w = graph.tensor(op.inputs[1]).shape
-        in_place = isinstance(op, ir.Conv2D) and w[1:3] == (1, 1) and p.window.pad_h == 0 and p.window.pad_w == 0
-        scratch = 0 if in_place else w[1] * w[2] * graph.tensor(op.inputs[0]).shape[-1]
+        scratch = sparse_buffer_size(w[1] * w[2] * graph.tensor(op.inputs[0]).shape[-1])
     return replace(dense, kernel=SPARSE_KERNELS[type(op)], consts=consts, scratch_bytes=scratch, sparse=geometry)
 
 

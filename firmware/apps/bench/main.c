@@ -18,6 +18,9 @@
  * over the whole run. crc is the CRC-32 (zlib's) of the layer's output, so the
  * host checks every layer bit-exactly against the NumPy reference without
  * moving the tensors. Exit status: 0 if every call succeeded, else 1.
+ *
+ * A DRESS model runs sub-net BENCH_SUBNET (a -D at build time, default 0, the
+ * densest); its `bench model` line is followed by `subnet <k> of <K>`.
  */
 #include <stdint.h>
 
@@ -31,6 +34,10 @@
 /* The input is pseudo-random bytes from xorshift32 (Marsaglia 2003, shifts
  * 13/17/5) with this seed, so every run and every host sees the same input. */
 #define INPUT_SEED 0x2545F491UL
+
+#ifndef BENCH_SUBNET
+#define BENCH_SUBNET 0
+#endif
 
 static uint32_t xorshift32(uint32_t *state)
 {
@@ -90,6 +97,18 @@ int main(void)
     if (status != TSN_NN_SUCCESS) {
         report_error("init", -1, status);
         return BOARD_EXIT_FAILURE;
+    }
+    if (model->set_subnet != 0) {
+        status = model->set_subnet(BENCH_SUBNET);
+        if (status != TSN_NN_SUCCESS) {
+            report_error("subnet", BENCH_SUBNET, status);
+            return BOARD_EXIT_FAILURE;
+        }
+        uart_puts("subnet ");
+        uart_put_i32(BENCH_SUBNET);
+        uart_puts(" of ");
+        uart_put_i32(model->num_subnets);
+        uart_putc('\n');
     }
     fill_input(model->input(), model->input_bytes);
 
