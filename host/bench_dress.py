@@ -158,11 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "build" / "bench_dress.json")
     parser.add_argument("--models", type=Path, default=SHARED_MODELS, help="directory of the shared models")
+    parser.add_argument("--only", choices=MODELS, action="append", help="bench only this model (repeatable)")
     args = parser.parse_args(argv)
     start = time.monotonic()
     try:
         results = []
-        for name in MODELS:
+        for name in args.only or MODELS:
             print(f"bench-dress: {name} on {BOARD}: dense DSP, sub-nets {SPARSITIES} (rows {ROWS})", flush=True)
             results.append(bench_dress_model(args.models / f"{name}.tflite", args.out.parent / "bench_dress" / name))
     except TinysynError as err:
