@@ -25,14 +25,14 @@ from pathlib import Path
 import numpy as np
 
 from codegen.dress import oneshot
-from codegen.dress.format import DressLayer
+from codegen.dress.format import DressLayer, DressModel
 from codegen.dress.lower import write_c
 from codegen.dress.reference import subnet_graph
 from codegen.errors import TinysynError
 from codegen.frontends.tflite import load
-from codegen.pipeline import compile_graph
-from host.bench import BOARD, MODELS, SHARED_MODELS, VARIANTS, run_on_board
-from host.bench import measure_bit_exact
+from codegen.pipeline import Program, compile_graph
+from host.bench import BOARD, MODELS, SHARED_MODELS, VARIANTS, measure_bit_exact, run_on_board
+from host.icount import BenchReport
 
 REPO = Path(__file__).resolve().parents[1]
 SPARSITIES = (0.5, 0.75, 0.9)
@@ -58,6 +58,15 @@ def layer_sparsity(dl: DressLayer, k: int) -> float:
     return 1.0 - kept / (s.channels * s.filter_length)
 
 
+def run_subnet(model: DressModel, program: Program, k: int, gen_dir: Path, out_dir: Path,
+               variant: str = "dsp") -> BenchReport:
+    """Sub-net k of the Cortex-M4 C in ``gen_dir`` on the emulated board; BenchError unless every layer's output
+    equals sub-net k's NumPy reference."""
+    expected = replace(program, graph=subnet_graph(model, k))
+    return measure_bit_exact(gen_dir, out_dir, (f"-DBENCH_SUBNET={k}", *VARIANTS[variant]), expected,
+                             f"{program.prefix} sub-net {k} ({variant})")
+
+
 def bench_dress_model(path: Path, work: Path) -> dict:
     """Dense DSP and every sub-net's sparse DSP and portable runs of one model, all bit-exact."""
     name = path.stem
@@ -73,11 +82,8 @@ def bench_dress_model(path: Path, work: Path) -> dict:
         by_op = {dl.op_index: dl for dl in model.layers}
         subnets = []
         for k, s_k in enumerate(model.sparsities):
-            expected = replace(program, graph=subnet_graph(model, k))
-            reports = {variant: measure_bit_exact(gen_dir, work / f"row{row}" / f"subnet{k}" / variant,
-                                                  (f"-DBENCH_SUBNET={k}", *cflags), expected,
-                                                  f"{name} row {row} sub-net {k} ({variant})")
-                       for variant, cflags in VARIANTS.items()}
+            reports = {variant: run_subnet(model, program, k, gen_dir, work / f"row{row}" / f"subnet{k}" / variant,
+                                           variant) for variant in VARIANTS}
             layers = []
             for layer in program.layers:
                 dense_i = dense.layers[layer.index].instructions
