@@ -27,7 +27,7 @@ NEWLIB_H := /usr/lib/arm-none-eabi/include/stdint.h
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv toolchain hostcc test demo firmware flash emulate bench bench-train bench-train-board bench-dress-train gen info clean distclean
+.PHONY: help venv toolchain hostcc test demo firmware flash emulate bench bench-dress bench-train bench-train-board bench-dress-train gen info clean distclean
 
 help: ## list the targets
 	@echo "usage: make <target> [MODEL=path.tflite] [BOARD=qemu-mps2-an386|nucleo-l4r5zi] [PORT=url] [TARGET=host|cortex-m4]"
@@ -104,7 +104,11 @@ emulate: $(STAMP) toolchain ## boot the emulated board with MODEL flashed; serve
 bench: $(STAMP) toolchain ## run the benchmarks, write build/bench.json (and the training benchmarks' files)
 	@mkdir -p $(BUILD)
 	$(PY) -m host.bench --out $(BUILD)/bench.json
-	$(MAKE) --no-print-directory bench-train bench-train-board bench-dress-train
+	$(MAKE) --no-print-directory bench-dress bench-train bench-train-board bench-dress-train
+
+bench-dress: $(STAMP) toolchain ## DRESS sub-nets' sparse kernels vs the dense DSP kernels on QEMU (about 3 min), write build/bench_dress.json
+	@mkdir -p $(BUILD)
+	$(PY) -m host.bench_dress --out $(BUILD)/bench_dress.json
 
 bench-train: $(STAMP) ## int8 training vs fp32 on digits and fine-tuning the shared models (about 6 min), write build/bench_train.json, .png
 	@mkdir -p $(BUILD)

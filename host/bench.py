@@ -23,8 +23,8 @@ from codegen.errors import TinysynError
 from codegen.frontends.tflite import load
 from codegen.pipeline import Program, compile_graph
 from host.checker import compare, reference_runs
-from host.firmware_build import build_firmware
 from host.faultproxy import run_fault_campaign
+from host.firmware_build import build_firmware
 from host.icount import BenchError, BenchReport, bench_input, measure
 from host.profiler import prepare, profile
 
@@ -105,15 +105,15 @@ def bench_faults(path: Path, work: Path) -> dict:
 
 
 def markdown(results: list[dict]) -> str:
-    rows = ["| model | MACs | arena bytes | weight bytes | instructions (DSP) | instructions (portable) "
-            "| DSP / portable | instr / MAC | CMSIS-NN (quoted) |",
+    rows = [("| model | MACs | arena bytes | weight bytes | instructions (DSP) | instructions (portable) "
+            "| DSP / portable | instr / MAC | CMSIS-NN (quoted) |"),
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         rows.append(f"| {r['model']} | {r['macs']:,} | {r['arena_bytes']:,} | {r['weight_bytes']:,} "
                     f"| {r['instructions']['dsp']:,} | {r['instructions']['portable']:,} | {r['dsp_over_portable']} "
                     f"| {r['instructions_per_mac']} | {r.get('cmsis_nn_instructions_quoted', 0):,} |")
-    rows += ["", "| model | instructions per inference (flashed over serial, DUT protocol) | image bytes "
-             "| bytes on the wire | payload / wire | flash time (s) |", "|---|---:|---:|---:|---:|---:|"]
+    rows += ["", ("| model | instructions per inference (flashed over serial, DUT protocol) | image bytes "
+             "| bytes on the wire | payload / wire | flash time (s) |"), "|---|---:|---:|---:|---:|---:|"]
     for r in results:
         b = r["board_serial"]
         rows.append(f"| {r['model']} | {b['total_instructions']:,} | {b['flash']['payload_bytes']:,} "

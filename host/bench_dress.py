@@ -31,7 +31,14 @@ from codegen.dress.reference import subnet_graph
 from codegen.errors import TinysynError
 from codegen.frontends.tflite import load
 from codegen.pipeline import Program, compile_graph
-from host.bench import BOARD, MODELS, SHARED_MODELS, VARIANTS, measure_bit_exact, run_on_board
+from host.bench import (
+    BOARD,
+    MODELS,
+    SHARED_MODELS,
+    VARIANTS,
+    measure_bit_exact,
+    run_on_board,
+)
 from host.icount import BenchReport
 
 REPO = Path(__file__).resolve().parents[1]
@@ -122,9 +129,9 @@ def bench_dress_model(path: Path, work: Path) -> dict:
 
 
 def markdown(results: list[dict]) -> str:
-    out = ["| model | row | sub-net | s_k | instructions (dense DSP) | instructions (sparse DSP) | model ratio "
+    out = [("| model | row | sub-net | s_k | instructions (dense DSP) | instructions (sparse DSP) | model ratio "
            "| conv+FC ratio | goal | layer ratio min (its sparsity) | layer ratio max (its sparsity) "
-           "| layers meeting goal at s_k | at real sparsity | sparse DSP / portable |",
+           "| layers meeting goal at s_k | at real sparsity | sparse DSP / portable |"),
            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         for row in r["rows"]:
