@@ -1,9 +1,10 @@
 """``make bench`` DRESS section: every sub-net's sparse kernels against the dense DSP kernels, on QEMU.
 
-Per shared model and row kind (one row per filter, rows of 256): a one-shot DRESS model at sparsities
-0.5, 0.75, 0.9 (``tinysyn dress``'s defaults otherwise), generated for Cortex-M4F once, the bench firmware
-built per sub-net (``-DBENCH_SUBNET=k``) with the DSP sparse path and, as its baseline, the portable one
-(``-DTSN_NN_PORTABLE``), and run under ``-icount`` (host/icount.py). The dense model's DSP build runs in the
+Per shared model and configuration (CONFIGS: one row per filter and rows of 256 with ``tinysyn dress``'s
+default, output-weighted allocation; one row per filter with the uniform allocation, every layer at exactly
+s_k): a one-shot DRESS model at sparsities 0.5, 0.75, 0.9, generated for Cortex-M4F once, the bench firmware
+built per sub-net (``-DBENCH_SUBNET=k``) with the DSP sparse path and, for the default allocation, as its
+baseline, the portable one (``-DTSN_NN_PORTABLE``), and run under ``-icount`` (host/icount.py). The dense model's DSP build runs in the
 same bench (host/bench.py's machinery): the fastest dense kernels, the ratio's numerator. Every layer's
 output CRC of every run equals the NumPy reference of that sub-net (codegen/dress/reference.py); a
 mismatch fails the bench.
@@ -44,6 +45,10 @@ from host.icount import BenchReport
 REPO = Path(__file__).resolve().parents[1]
 SPARSITIES = (0.5, 0.75, 0.9)
 ROWS = ("filter", 256)
+#: (row, allocation, variants) per DRESS model of a shared model: the default ("output") allocation with the
+#: portable baseline, and every layer at exactly s_k ("uniform", DSP only) so each kernel is judged at s_k
+CONFIGS = (("filter", "output", ("dsp", "portable")), (256, "output", ("dsp", "portable")),
+           ("filter", "uniform", ("dsp",)))
 #: issue 5's goal: dense / sparse instructions at these sparsities
 GOALS = ((0.5, 1.6), (0.75, 3.0), (0.9, 5.0))
 
@@ -81,16 +86,17 @@ def bench_dress_model(path: Path, work: Path) -> dict:
     dense = run_on_board(dense_program, work / "dense", "dsp")
     result = {"model": path.name, "board": BOARD, "dense_dsp_instructions": round(dense.total_instructions),
               "rows": []}
-    for row in ROWS:
+    for row, allocation, variants in CONFIGS:
         start = time.monotonic()
-        model = oneshot.one_shot(path.read_bytes(), SPARSITIES, row, name=name)
-        gen_dir = work / f"row{row}" / "gen"
+        model = oneshot.one_shot(path.read_bytes(), SPARSITIES, row, allocation=allocation, name=name)
+        run_dir = work / f"row{row}-{allocation}"
+        gen_dir = run_dir / "gen"
         program, _ = write_c(model, gen_dir, target="cortex-m4", source=name)
         by_op = {dl.op_index: dl for dl in model.layers}
         subnets = []
         for k, s_k in enumerate(model.sparsities):
-            reports = {variant: run_subnet(model, program, k, gen_dir, work / f"row{row}" / f"subnet{k}" / variant,
-                                           variant) for variant in VARIANTS}
+            reports = {variant: run_subnet(model, program, k, gen_dir, run_dir / f"subnet{k}" / variant, variant)
+                       for variant in variants}
             layers = []
             for layer in program.layers:
                 dense_i = dense.layers[layer.index].instructions
@@ -116,42 +122,46 @@ def bench_dress_model(path: Path, work: Path) -> dict:
                 "instructions": {v: round(r.total_instructions) for v, r in reports.items()},
                 "model_ratio": round(dense.total_instructions / reports["dsp"].total_instructions, 3),
                 "conv_fc_ratio": round(conv_fc_dense / conv_fc_sparse, 3),
-                "dsp_over_portable": round(reports["dsp"].total_instructions
-                                           / reports["portable"].total_instructions, 3),
+                "dsp_over_portable": (round(reports["dsp"].total_instructions
+                                            / reports["portable"].total_instructions, 3)
+                                      if "portable" in reports else None),
                 "goal": round(goal_ratio(s_k), 3),
                 "layers_meeting_goal_at_subnet_sparsity": sum(e["meets_goal_at_subnet_sparsity"] for e in sparse_layers),
                 "layers_meeting_goal_at_real_sparsity": sum(e["meets_goal_at_real_sparsity"] for e in sparse_layers),
                 "sparse_layers": len(sparse_layers),
                 "layers": layers,
             })
-        result["rows"].append({"row": row, "seconds": round(time.monotonic() - start, 1), "subnets": subnets})
+        result["rows"].append({"row": row, "allocation": allocation, "seconds": round(time.monotonic() - start, 1), "subnets": subnets})
     return result
 
 
 def markdown(results: list[dict]) -> str:
-    out = [("| model | row | sub-net | s_k | instructions (dense DSP) | instructions (sparse DSP) | model ratio "
+    out = [("| model | row | allocation | sub-net | s_k | instructions (dense DSP) | instructions (sparse DSP) | model ratio "
            "| conv+FC ratio | goal | layer ratio min (its sparsity) | layer ratio max (its sparsity) "
            "| layers meeting goal at s_k | at real sparsity | sparse DSP / portable |"),
-           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         for row in r["rows"]:
             for s in row["subnets"]:
                 sl = [e for e in s["layers"] if "ratio" in e]
                 lo, hi = min(sl, key=lambda e: e["ratio"]), max(sl, key=lambda e: e["ratio"])
-                out.append(f"| {Path(r['model']).stem} | {row['row']} | {s['subnet']} | {s['sparsity']} "
+                portable = "–" if s["dsp_over_portable"] is None else s["dsp_over_portable"]
+                out.append(f"| {Path(r['model']).stem} | {row['row']} | {row['allocation']} | {s['subnet']} "
+                           f"| {s['sparsity']} "
                            f"| {r['dense_dsp_instructions']:,} | {s['instructions']['dsp']:,} | {s['model_ratio']} "
                            f"| {s['conv_fc_ratio']} | {s['goal']} | {lo['ratio']} ({lo['sparsity']:.2f}) "
                            f"| {hi['ratio']} ({hi['sparsity']:.2f}) "
                            f"| {s['layers_meeting_goal_at_subnet_sparsity']}/{s['sparse_layers']} "
                            f"| {s['layers_meeting_goal_at_real_sparsity']}/{s['sparse_layers']} "
-                           f"| {s['dsp_over_portable']} |")
+                           f"| {portable} |")
     return "\n".join(out)
 
 
 def markdown_layers(results: list[dict]) -> str:
     """Per conv/FC layer: ratio (real sparsity, goal there) for every sub-net, one line per model, row, layer."""
-    out = ["| model | row | layer | op | dense DSP | " + " | ".join(
-        f"s={s}: ratio (real s, goal)" for s in SPARSITIES) + " |", "|---|---|---:|---|---:|" + "---:|" * len(SPARSITIES)]
+    out = ["| model | row | allocation | layer | op | dense DSP | " + " | ".join(
+        f"s={s}: ratio (real s, goal)" for s in SPARSITIES) + " |",
+           "|---|---|---|---:|---|---:|" + "---:|" * len(SPARSITIES)]
     for r in results:
         for row in r["rows"]:
             for i, first in enumerate(row["subnets"][0]["layers"]):
@@ -162,7 +172,8 @@ def markdown_layers(results: list[dict]) -> str:
                     e = s["layers"][i]
                     mark = "" if e["meets_goal_at_real_sparsity"] else " ✗"
                     cells.append(f"{e['ratio']} ({e['sparsity']:.2f}, {e['goal_at_real_sparsity']}){mark}")
-                out.append(f"| {Path(r['model']).stem} | {row['row']} | {first['index']} | {first['op']} "
+                out.append(f"| {Path(r['model']).stem} | {row['row']} | {row['allocation']} | {first['index']} "
+                           f"| {first['op']} "
                            f"| {first['instructions_dense_dsp']:,} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
@@ -177,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = []
         for name in args.only or MODELS:
-            print(f"bench-dress: {name} on {BOARD}: dense DSP, sub-nets {SPARSITIES} (rows {ROWS})", flush=True)
+            print(f"bench-dress: {name} on {BOARD}: dense DSP, sub-nets {SPARSITIES} "
+                  f"(row, allocation: {[(row, allocation) for row, allocation, _ in CONFIGS]})", flush=True)
             results.append(bench_dress_model(args.models / f"{name}.tflite", args.out.parent / "bench_dress" / name))
     except TinysynError as err:
         print(f"tinysyn: error: {err}", file=sys.stderr)
