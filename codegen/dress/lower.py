@@ -30,11 +30,16 @@ SPARSE_LANES = 4
 INT16_BYTES = 2
 
 
-def sparse_buffer_size(patch_length: int) -> int:
+#: words per output channel of the sparse convolution's fused requantization constants (TSN_NN_SPARSE_REQUANT_WORDS)
+SPARSE_REQUANT_WORDS = 3
+
+
+def sparse_buffer_size(patch_length: int, requant_channels: int = 0) -> int:
     """Bytes tsn_sparse_{convolve,depthwise_conv}_s8_get_buffer_size() return: SPARSE_LANES int16 patches of
-    k_h * k_w * in_ch (the portable path uses the first patch_length bytes). Reserved whatever the target, so
+    k_h * k_w * in_ch (the portable path uses the first patch_length bytes), then, for a convolution, its
+    requant_channels output channels' fused requantization constants (3 words each). Reserved whatever the target, so
     the host and Cortex-M builds share one arena plan."""
-    return SPARSE_LANES * patch_length * INT16_BYTES
+    return SPARSE_LANES * patch_length * INT16_BYTES + SPARSE_REQUANT_WORDS * 4 * requant_channels
 
 
 def folded_bias(dl: DressLayer, input_offset: int, where: str) -> np.ndarray:
@@ -71,7 +76,9 @@ def sparse_layer(graph: ir.Graph, dense: Layer, dl: DressLayer) -> Layer:
     scratch = 0
     if isinstance(op, ir.Convolution):
         w = graph.tensor(op.inputs[1]).shape
-        scratch = sparse_buffer_size(w[1] * w[2] * graph.tensor(op.inputs[0]).shape[-1])
+        # the convolution also keeps its output channels' requantization constants there (not depthwise)
+        scratch = sparse_buffer_size(w[1] * w[2] * graph.tensor(op.inputs[0]).shape[-1],
+                                     w[0] if isinstance(op, ir.Conv2D) else 0)
     return replace(dense, kernel=SPARSE_KERNELS[type(op)], consts=consts, scratch_bytes=scratch, sparse=geometry)
 
 
