@@ -106,7 +106,7 @@ bench: $(STAMP) toolchain ## run the benchmarks, write build/bench.json (and the
 	$(PY) -m host.bench --out $(BUILD)/bench.json
 	$(MAKE) --no-print-directory bench-dress bench-train bench-train-board bench-dress-train
 
-bench-dress: $(STAMP) toolchain ## DRESS sub-nets' sparse kernels vs the dense DSP kernels on QEMU (about 3 min), write build/bench_dress.json
+bench-dress: $(STAMP) toolchain ## DRESS sub-nets' sparse kernels vs the dense DSP kernels on QEMU (about 2 min), write build/bench_dress.json
 	@mkdir -p $(BUILD)
 	$(PY) -m host.bench_dress --out $(BUILD)/bench_dress.json
 
