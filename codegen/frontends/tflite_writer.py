@@ -160,27 +160,28 @@ class _Writer:
 
 
 # op options: each returns (BuiltinOptions type, table offset) ------------
+def _window(b, table: str, op, dilation: bool) -> None:
+    """The fields Conv2D, DepthwiseConv2D and Pool2D options share: padding, strides, the fused activation
+    (and the dilations of the convolutions), added through ``<table>Add<Field>``."""
+    fields = [("Padding", _PADDINGS[op.padding]), ("StrideH", op.stride[0]), ("StrideW", op.stride[1]),
+              ("FusedActivationFunction", _ACTIVATIONS[op.activation])]
+    if dilation:
+        fields += [("DilationHFactor", op.dilation[0]), ("DilationWFactor", op.dilation[1])]
+    for name, value in fields:
+        getattr(tflite, f"{table}Add{name}")(b, value)
+
+
 def _conv2d(b, g: ir.Graph, op: ir.Conv2D):
     tflite.Conv2DOptionsStart(b)
-    tflite.Conv2DOptionsAddPadding(b, _PADDINGS[op.padding])
-    tflite.Conv2DOptionsAddStrideH(b, op.stride[0])
-    tflite.Conv2DOptionsAddStrideW(b, op.stride[1])
-    tflite.Conv2DOptionsAddDilationHFactor(b, op.dilation[0])
-    tflite.Conv2DOptionsAddDilationWFactor(b, op.dilation[1])
-    tflite.Conv2DOptionsAddFusedActivationFunction(b, _ACTIVATIONS[op.activation])
+    _window(b, "Conv2DOptions", op, dilation=True)
     return BuiltinOptions.Conv2DOptions, tflite.Conv2DOptionsEnd(b)
 
 
 def _depthwise_conv2d(b, g: ir.Graph, op: ir.DepthwiseConv2D):
     x, w = g.op_inputs(op)[:2]
     tflite.DepthwiseConv2DOptionsStart(b)
-    tflite.DepthwiseConv2DOptionsAddPadding(b, _PADDINGS[op.padding])
-    tflite.DepthwiseConv2DOptionsAddStrideH(b, op.stride[0])
-    tflite.DepthwiseConv2DOptionsAddStrideW(b, op.stride[1])
-    tflite.DepthwiseConv2DOptionsAddDilationHFactor(b, op.dilation[0])
-    tflite.DepthwiseConv2DOptionsAddDilationWFactor(b, op.dilation[1])
+    _window(b, "DepthwiseConv2DOptions", op, dilation=True)
     tflite.DepthwiseConv2DOptionsAddDepthMultiplier(b, w.shape[3] // x.shape[3])  # filter [1, KH, KW, C_in * M]
-    tflite.DepthwiseConv2DOptionsAddFusedActivationFunction(b, _ACTIVATIONS[op.activation])
     return BuiltinOptions.DepthwiseConv2DOptions, tflite.DepthwiseConv2DOptionsEnd(b)
 
 
@@ -193,12 +194,9 @@ def _fully_connected(b, g: ir.Graph, op: ir.FullyConnected):
 
 def _pool2d(b, g: ir.Graph, op: ir.Pool2D):
     tflite.Pool2DOptionsStart(b)
-    tflite.Pool2DOptionsAddPadding(b, _PADDINGS[op.padding])
-    tflite.Pool2DOptionsAddStrideH(b, op.stride[0])
-    tflite.Pool2DOptionsAddStrideW(b, op.stride[1])
+    _window(b, "Pool2DOptions", op, dilation=False)
     tflite.Pool2DOptionsAddFilterHeight(b, op.filter[0])
     tflite.Pool2DOptionsAddFilterWidth(b, op.filter[1])
-    tflite.Pool2DOptionsAddFusedActivationFunction(b, _ACTIVATIONS[op.activation])
     return BuiltinOptions.Pool2DOptions, tflite.Pool2DOptionsEnd(b)
 
 
