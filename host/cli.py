@@ -137,7 +137,7 @@ def dress(model, out_path, sparsity, row, dataset, gamma, steps, seed, json_path
     """K sparse sub-nets of MODEL in one DRESS file (codegen/dress/FORMAT.md).
 
     A builtin (builtin:digits-cnn) is trained: dense pre-training, DRESS training of all
-    sub-nets in parallel, each sub-net's biases, then int8 export. A .tflite gets one-shot
+    sub-nets in parallel, each sub-net's per-channel gain and bias, then int8 export. A .tflite gets one-shot
     DRESS: sampling and re-calibration, no training."""
     from codegen.dress import format as dress_format
     from codegen.train import builtin
