@@ -29,7 +29,9 @@ from codegen.dress import oneshot
 from codegen.dress.format import DressLayer, DressModel
 from codegen.dress.lower import write_c
 from codegen.dress.reference import subnet_graph
+from codegen.dress.sampling import filter_positions
 from codegen.errors import TinysynError
+from codegen.files import write_atomically
 from codegen.frontends.tflite import load
 from codegen.pipeline import Program, compile_graph
 from host.bench import (
@@ -44,7 +46,6 @@ from host.icount import BenchReport
 
 REPO = Path(__file__).resolve().parents[1]
 SPARSITIES = (0.5, 0.75, 0.9)
-ROWS = ("filter", 256)
 #: (row, allocation, variants) per DRESS model of a shared model: the default ("output") allocation with the
 #: portable baseline, and every layer at exactly s_k ("uniform", DSP only) so each kernel is judged at s_k
 CONFIGS = (("filter", "output", ("dsp", "portable")), (256, "output", ("dsp", "portable")),
@@ -64,9 +65,7 @@ def goal_ratio(sparsity: float) -> float:
 def layer_sparsity(dl: DressLayer, k: int) -> float:
     """The fraction of the layer's weights sub-net k does not keep (pad columns are not weights)."""
     s = dl.shape
-    g = s.rows // s.channels
-    position = (np.arange(s.rows) % g)[:, None] * s.row_length + dl.columns[:, : dl.nnz[k]]
-    kept = int((position < s.filter_length).sum())
+    kept = int((filter_positions(dl)[:, : dl.nnz[k]] < s.filter_length).sum())
     return 1.0 - kept / (s.channels * s.filter_length)
 
 
@@ -196,8 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     seconds = round(time.monotonic() - start, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"sparsities": SPARSITIES, "goals": GOALS, "seconds": seconds,
-                                    "models": results}, indent=2) + "\n")
+    write_atomically(args.out, (json.dumps({"sparsities": SPARSITIES, "goals": GOALS, "seconds": seconds,
+                                            "models": results}, indent=2) + "\n").encode())
     print(markdown(results))
     print()
     print(markdown_layers(results))

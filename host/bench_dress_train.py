@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import sys
 import time
 from dataclasses import asdict
@@ -27,10 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from codegen.dress import train as dress_train
+from codegen.dress.sampling import parse_sparsities
 from codegen.errors import TinysynError
 from codegen.files import write_atomically
 from codegen.frontends.tflite_writer import write as write_tflite
-from host.bench_train import seed_list
+from host.bench_train import pool_map, seed_list
 
 MODEL = "builtin:digits-cnn"
 DATASET = "digits"
@@ -98,16 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args(argv)
     try:
-        sparsities = tuple(float(v) for v in args.sparsity.split(","))
+        sparsities = parse_sparsities(args.sparsity)  # bad requests fail before any process starts
         budget = dress_train.Budget(args.pretrain_steps, args.steps, args.bias_steps, args.lr, defaults.bias_lr,
                                     args.gamma)
-        dress_train.loss_weights(sparsities, args.gamma)  # a bad gamma fails before any process starts
-        jobs = [(seed, sparsities, args.row, budget) for seed in args.seeds]
-        runs = []
-        with multiprocessing.get_context("spawn").Pool(min(args.jobs, len(jobs))) as pool:
-            for result in pool.imap_unordered(run_seed, jobs):
-                print(f"seed {result['seed']}: {result['seconds']} s", file=sys.stderr, flush=True)
-                runs.append(result)
+        dress_train.loss_weights(sparsities, args.gamma)
+        runs = pool_map(run_seed, [(seed, sparsities, args.row, budget) for seed in args.seeds], args.jobs,
+                        lambda r: print(f"seed {r['seed']}: {r['seconds']} s", file=sys.stderr, flush=True))
     except TinysynError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -96,7 +96,7 @@ def run_finetune(job: tuple) -> dict:
             "train_seconds": report["train_seconds"]}
 
 
-def _pool_map(fn, work: list, jobs: int, progress=None) -> list[dict]:
+def pool_map(fn, work: list, jobs: int, progress=None) -> list[dict]:
     """fn over work in a pool of ``jobs`` processes (in this one for 1), results in finishing order."""
     results = []
     with contextlib.ExitStack() as stack:
@@ -118,7 +118,7 @@ def run_all(steps: int, lr: float, seeds: list[int], jobs: int = JOBS, progress=
     work = [(name, mode, lac, prc, steps, lr, seed) for name, mode, lac, prc in VARIANTS for seed in seeds]
     work.sort(key=lambda job: job[1] == "fp32")
     names = [name for name, *_ in VARIANTS]
-    results = _pool_map(run_variant, work, jobs, progress)
+    results = pool_map(run_variant, work, jobs, progress)
     return sorted(results, key=lambda r: (names.index(r["variant"]), seeds.index(r["seed"])))
 
 
@@ -128,7 +128,7 @@ def run_finetunes(steps: int, jobs: int = JOBS, progress=None) -> list[dict]:
             for update in FINETUNE_UPDATES for mode in FINETUNE_MODES]
     order = [job[0] + job[2] + job[3] for job in work]
     work.sort(key=lambda job: (job[3] == "fp32", job[0] != "ResNet-8"))  # slowest first
-    results = _pool_map(run_finetune, work, jobs, progress)
+    results = pool_map(run_finetune, work, jobs, progress)
     return sorted(results, key=lambda r: order.index(r["model"] + r["update"] + r["mode"]))
 
 

@@ -140,12 +140,10 @@ def dress(model, out_path, sparsity, row, dataset, gamma, steps, seed, json_path
     sub-nets in parallel, each sub-net's per-channel gain and bias, then int8 export. A .tflite gets one-shot
     DRESS: sampling and re-calibration, no training."""
     from codegen.dress import format as dress_format
+    from codegen.dress.sampling import parse_sparsities
     from codegen.train import builtin
 
-    try:
-        sparsities = [float(s) for s in sparsity.split(",")]
-    except ValueError:
-        raise InputError(f"--sparsity {sparsity!r}: give comma-separated numbers such as 0.5,0.75,0.9") from None
+    sparsities = parse_sparsities(sparsity)
     if builtin.is_builtin(model):
         result, rows = _train_dress(model, sparsities, row, dataset or "digits", gamma, steps, seed, quiet)
         name = model
@@ -173,15 +171,16 @@ def dress(model, out_path, sparsity, row, dataset, gamma, steps, seed, json_path
 
 def _train_dress(model, sparsities, row, dataset, gamma, steps, seed, quiet):
     """DRESS training of a builtin with a progress bar; the int8 DRESS model and its per-sub-net report."""
+    from dataclasses import replace
+
     from tqdm import tqdm
 
     from codegen.dress import train as dress_train
     from codegen.frontends.tflite_writer import write as write_tflite
 
-    defaults = dress_train.Budget()
-    steps = defaults.sparse if steps is None else steps
-    budget = dress_train.Budget(steps, steps, defaults.bias, defaults.lr, defaults.bias_lr,
-                                defaults.gamma if gamma is None else gamma)
+    budget = dress_train.Budget()
+    steps = budget.sparse if steps is None else steps
+    budget = replace(budget, pretrain=steps, sparse=steps, gamma=budget.gamma if gamma is None else gamma)
     dress_train.loss_weights(sparsities, budget.gamma)
     total = budget.pretrain + budget.sparse + budget.bias * len(sparsities)
     with tqdm(total=total, desc="DRESS training", unit="step", disable=quiet, file=sys.stderr) as bar:

@@ -20,6 +20,7 @@ from ..passes.lower import Layer, lower
 from ..passes.plan import plan_memory
 from ..pipeline import Program
 from .format import DressLayer, DressModel, index_bytes
+from .sampling import filter_positions
 
 SPARSE_KERNELS = {ir.Conv2D: "tsn_sparse_convolve_s8", ir.DepthwiseConv2D: "tsn_sparse_depthwise_conv_s8",
                   ir.FullyConnected: "tsn_sparse_fully_connected_s8"}
@@ -57,9 +58,7 @@ def kernel_columns(dl: DressLayer) -> np.ndarray:
     """Column indices for the kernels: a pad column (value 0, past the filter's end) points at column 0 of its
     row instead, so no kernel reads past its patch; its product stays 0."""
     s = dl.shape
-    g = s.rows // s.channels
-    position = (np.arange(s.rows) % g)[:, None] * s.row_length + dl.columns
-    pad = position >= s.filter_length
+    pad = filter_positions(dl) >= s.filter_length
     assert not np.any(dl.values[pad]), "pad columns hold 0"
     return np.where(pad, 0, dl.columns).astype(np.uint8 if index_bytes(s.row_length) == 1 else np.uint16)
 

@@ -68,6 +68,15 @@ def check_sparsities(sparsities) -> tuple[float, ...]:
     return s
 
 
+def parse_sparsities(text: str) -> tuple[float, ...]:
+    """``0.5,0.75,0.9`` as checked sparsities; InputError (one line) otherwise."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise InputError(f"sparsities {text!r}: give comma-separated numbers such as 0.5,0.75,0.9") from None
+    return check_sparsities(values)
+
+
 def sampled_ops(graph: ir.Graph) -> list[int]:
     """Indices of the layers DRESS samples: every conv, depthwise and fully connected layer."""
     return [i for i, op in enumerate(graph.ops) if isinstance(op, (ir.Convolution, ir.FullyConnected))]
@@ -166,6 +175,12 @@ def spread(kept: int, shape: RowShape) -> int:
     return min(max(int(np.floor(kept / shape.rows + 0.5)), 1), shape.row_length)
 
 
+def nnz_per_row(kept_by_sparsity, shapes: list[RowShape]) -> np.ndarray:
+    """nnz per row, [layers, K], from each sparsity's kept count per layer (see :func:`spread`)."""
+    return np.array([[spread(kept, shape) for kept, shape in zip(counts, shapes)] for counts in kept_by_sparsity],
+                    dtype=np.int64).reshape(-1, len(shapes)).T
+
+
 def _kept(graph: ir.Graph, ops: list[int], s: float, mode: str) -> np.ndarray:
     """How many weights of each layer the global sort keeps at sparsity ``s``."""
     tables = [np.abs(filters(graph.ops[i], graph.op_inputs(graph.ops[i])[1].data).astype(np.float64)) for i in ops]
@@ -178,8 +193,7 @@ def allocate(graph: ir.Graph, ops: list[int], shapes: list[RowShape], sparsities
     """nnz per row, [layers, K]: each layer's kept count spread over its rows."""
     if mode not in ALLOCATIONS:
         raise InputError(f"allocation {mode!r}: choose one of {', '.join(ALLOCATIONS)}")
-    return np.array([[spread(kept, shape) for kept, shape in zip(_kept(graph, ops, s, mode), shapes)]
-                     for s in sparsities], dtype=np.int64).reshape(len(sparsities), len(ops)).T
+    return nnz_per_row([_kept(graph, ops, s, mode) for s in sparsities], shapes)
 
 
 def sample(graph: ir.Graph, sparsities, row: str | int = "filter", allocation: str = "output",
@@ -201,6 +215,13 @@ def sample(graph: ir.Graph, sparsities, row: str | int = "filter", allocation: s
         values = np.take_along_axis(rows, order, axis=1).astype(np.int8)
         layers.append(LayerSample(index, shape, nnz[n], order, values))
     return layers
+
+
+def filter_positions(layer: LayerSample) -> np.ndarray:
+    """[G, nnz_1]: each table entry's column within its filter (row r is chunk r % g of channel r // g);
+    a position >= L is a pad column."""
+    s = layer.shape
+    return (np.arange(s.rows) % s.chunks)[:, None] * s.row_length + layer.columns
 
 
 def masked_filters(layer: LayerSample, k: int) -> np.ndarray:

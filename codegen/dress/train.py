@@ -43,10 +43,10 @@ from .sampling import (
     filters,
     global_kept,
     importance_order,
+    nnz_per_row,
     parse_row,
     sample,
     sampled_ops,
-    spread,
     unfilters,
 )
 
@@ -92,8 +92,7 @@ class RowMasks:
     def allocate(self, params: dict[int, Params], sparsities) -> np.ndarray:
         """nnz per row, [layers, K], from one global sort of the backbone's |w| (the thesis' real units)."""
         tables = self.magnitudes(params)
-        return np.array([[spread(kept, shape) for kept, shape in zip(global_kept(tables, s), self.shapes)]
-                         for s in sparsities], dtype=np.int64).reshape(len(sparsities), len(self.ops)).T
+        return nnz_per_row([global_kept(tables, s) for s in sparsities], self.shapes)
 
     def masks(self, params: dict[int, Params], nnz: np.ndarray) -> dict[int, np.ndarray]:
         """{layer: 0/1 float32 mask} keeping the first nnz[layer] entries of every row by |w|."""

@@ -20,11 +20,10 @@ import numpy as np
 
 from .. import ir
 from ..errors import UnsupportedError
+from ..ref.fixedpoint import INT32_MAX
 from .arith import Params
+from .builtin import SOFTMAX_OUTPUT
 from .model import TrainModel
-
-SOFTMAX_OUT = ir.QParams(np.array([1.0 / 256], np.float32), np.array([-128], np.int32))
-INT32_LIMIT = 2**31 - 1
 
 
 def ranges(model: TrainModel, param_sets: list[dict[int, Params]], samples, exp: int) -> dict[int, tuple]:
@@ -59,7 +58,7 @@ def weight_quant(w: np.ndarray, axis: int) -> tuple[np.ndarray, ir.QParams]:
 
 def bias_data(b: np.ndarray, input_scale: float, w_scale: np.ndarray, where: str) -> np.ndarray:
     q = np.round(b.astype(np.float64) / (input_scale * w_scale.astype(np.float64)))
-    if np.any(np.abs(q) > INT32_LIMIT):
+    if np.any(np.abs(q) > INT32_MAX):
         raise UnsupportedError(f"{where}: a bias does not fit int32 at scale input * filter")
     return q.astype(np.int32)
 
@@ -75,7 +74,7 @@ def quantize(graph: ir.Graph, params: dict[int, Params], tensor_ranges: dict[int
         where = f"{graph.source}: layer {index} ({op.OP})"
         out = op.outputs[0]
         if isinstance(op, ir.Softmax):
-            quant = SOFTMAX_OUT
+            quant = SOFTMAX_OUTPUT
         elif isinstance(op, (ir.AveragePool2D, ir.Reshape)):
             quant = tensors[op.inputs[0]].quant
         elif out in tensor_ranges:
