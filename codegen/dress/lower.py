@@ -29,18 +29,22 @@ SPARSE_KERNELS = {ir.Conv2D: "tsn_sparse_convolve_s8", ir.DepthwiseConv2D: "tsn_
 #: the sparse convolutions' DSP path gathers this many output pixels at a time (TSN_NN_SPARSE_LANES)
 SPARSE_LANES = 4
 INT16_BYTES = 2
+#: the sparse convolution's packed patch holds two pixels per word: SPARSE_LANES / 2 words per filter position
+#: (TSN_NN_SPARSE_PAIRS)
+SPARSE_PAIRS = 2
+WORD_BYTES = 4
+#: words per output channel of the sparse convolution's channel records (TSN_NN_SPARSE_CHANNEL_WORDS)
+SPARSE_CHANNEL_WORDS = 8
 
 
-#: words per output channel of the sparse convolution's fused requantization constants (TSN_NN_SPARSE_REQUANT_WORDS)
-SPARSE_REQUANT_WORDS = 3
-
-
-def sparse_buffer_size(patch_length: int, requant_channels: int = 0) -> int:
-    """Bytes tsn_sparse_{convolve,depthwise_conv}_s8_get_buffer_size() return: SPARSE_LANES int16 patches of
-    k_h * k_w * in_ch (the portable path uses the first patch_length bytes), then, for a convolution, its
-    requant_channels output channels' fused requantization constants (3 words each). Reserved whatever the target, so
-    the host and Cortex-M builds share one arena plan."""
-    return SPARSE_LANES * patch_length * INT16_BYTES + SPARSE_REQUANT_WORDS * 4 * requant_channels
+def sparse_buffer_size(patch_length: int, out_channels: int = 0) -> int:
+    """Bytes tsn_sparse_{convolve,depthwise_conv}_s8_get_buffer_size() return for a filter of patch_length =
+    k_h * k_w * in_ch positions: the depthwise DSP path's SPARSE_LANES int16 patches, or (out_channels > 0) the
+    convolution's packed patch and its out_channels channel records. The portable paths use the first
+    patch_length bytes. Reserved whatever the target, so the host and Cortex-M builds share one arena plan."""
+    if out_channels:
+        return (SPARSE_PAIRS * patch_length + SPARSE_CHANNEL_WORDS * out_channels) * WORD_BYTES
+    return SPARSE_LANES * patch_length * INT16_BYTES
 
 
 def folded_bias(dl: DressLayer, input_offset: int, where: str) -> np.ndarray:
