@@ -26,25 +26,39 @@ SPARSE_KERNELS = {ir.Conv2D: "tsn_sparse_convolve_s8", ir.DepthwiseConv2D: "tsn_
                   ir.FullyConnected: "tsn_sparse_fully_connected_s8"}
 
 
-#: the sparse convolutions' DSP path gathers this many output pixels at a time (TSN_NN_SPARSE_LANES)
+#: the sparse kernels' DSP paths run this many output pixels at a time (TSN_NN_SPARSE_LANES)
 SPARSE_LANES = 4
 INT16_BYTES = 2
-#: the sparse convolution's packed patch holds two pixels per word: SPARSE_LANES / 2 words per filter position
-#: (TSN_NN_SPARSE_PAIRS)
-SPARSE_PAIRS = 2
+U16_BYTES = 2
 WORD_BYTES = 4
+#: the sparse convolution packs two pixels per word: SPARSE_LANES / 2 words per filter position (TSN_NN_SPARSE_PAIRS)
+SPARSE_PAIRS = 2
 #: words per output channel of the sparse convolution's channel records (TSN_NN_SPARSE_CHANNEL_WORDS)
 SPARSE_CHANNEL_WORDS = 8
 
 
-def sparse_buffer_size(patch_length: int, out_channels: int = 0) -> int:
-    """Bytes tsn_sparse_{convolve,depthwise_conv}_s8_get_buffer_size() return for a filter of patch_length =
-    k_h * k_w * in_ch positions: the depthwise DSP path's SPARSE_LANES int16 patches, or (out_channels > 0) the
-    convolution's packed patch and its out_channels channel records. The portable paths use the first
-    patch_length bytes. Reserved whatever the target, so the host and Cortex-M builds share one arena plan."""
-    if out_channels:
-        return (SPARSE_PAIRS * patch_length + SPARSE_CHANNEL_WORDS * out_channels) * WORD_BYTES
+def sparse_buffer_size(patch_length: int) -> int:
+    """Bytes tsn_sparse_depthwise_conv_s8_get_buffer_size() returns for a filter of patch_length = k_h * k_w * in_ch
+    positions: the DSP path's SPARSE_LANES int16 patches (the portable path uses the first patch_length bytes).
+    Reserved whatever the target, so the host and Cortex-M builds share one arena plan."""
     return SPARSE_LANES * patch_length * INT16_BYTES
+
+
+def sparse_conv_buffer_size(op: ir.Conv2D, input_shape: tuple, filter_shape: tuple, output_shape: tuple) -> int:
+    """Bytes tsn_sparse_convolve_s8_get_buffer_size() returns (same rule, so the arena plan fits every target):
+    the channel records, then the row ring and its tables when each output row is whole blocks of
+    SPARSE_LANES pixels (and the ring's quads fit the tables' uint16), else one block's packed patch."""
+    out_ch, k_h, k_w, in_ch = filter_shape
+    out_w = output_shape[2]
+    patch_length = k_h * k_w * in_ch
+    records = SPARSE_CHANNEL_WORDS * out_ch * WORD_BYTES
+    rows = (k_h - 1) * op.dilation[0] + 1
+    width = out_w // SPARSE_LANES * k_w
+    quads = rows * width * in_ch
+    if out_w % SPARSE_LANES == 0 and quads <= 2**16:
+        tables = rows * patch_length * U16_BYTES
+        return records + quads * SPARSE_PAIRS * WORD_BYTES + -(-tables // WORD_BYTES) * WORD_BYTES
+    return records + SPARSE_PAIRS * patch_length * WORD_BYTES
 
 
 def folded_bias(dl: DressLayer, input_offset: int, where: str) -> np.ndarray:
@@ -79,9 +93,11 @@ def sparse_layer(graph: ir.Graph, dense: Layer, dl: DressLayer) -> Layer:
     scratch = 0
     if isinstance(op, ir.Convolution):
         w = graph.tensor(op.inputs[1]).shape
-        # the convolution also keeps its output channels' requantization constants there (not depthwise)
-        scratch = sparse_buffer_size(w[1] * w[2] * graph.tensor(op.inputs[0]).shape[-1],
-                                     w[0] if isinstance(op, ir.Conv2D) else 0)
+        x = graph.tensor(op.inputs[0]).shape
+        if isinstance(op, ir.Conv2D):
+            scratch = sparse_conv_buffer_size(op, x, w, graph.tensor(op.outputs[0]).shape)
+        else:
+            scratch = sparse_buffer_size(w[1] * w[2] * x[-1])
     return replace(dense, kernel=SPARSE_KERNELS[type(op)], consts=consts, scratch_bytes=scratch, sparse=geometry)
 
 
