@@ -29,7 +29,6 @@ SPARSE_KERNELS = {ir.Conv2D: "tsn_sparse_convolve_s8", ir.DepthwiseConv2D: "tsn_
 #: the sparse kernels' DSP paths run this many output pixels at a time (TSN_NN_SPARSE_LANES)
 SPARSE_LANES = 4
 INT16_BYTES = 2
-U16_BYTES = 2
 WORD_BYTES = 4
 #: the sparse convolution packs two pixels per word: SPARSE_LANES / 2 words per filter position (TSN_NN_SPARSE_PAIRS)
 SPARSE_PAIRS = 2
@@ -44,21 +43,14 @@ def sparse_buffer_size(patch_length: int) -> int:
     return SPARSE_LANES * patch_length * INT16_BYTES
 
 
-def sparse_conv_buffer_size(op: ir.Conv2D, input_shape: tuple, filter_shape: tuple, output_shape: tuple) -> int:
-    """Bytes tsn_sparse_convolve_s8_get_buffer_size() returns (same rule, so the arena plan fits every target):
-    the channel records, then the row ring and its tables when each output row is whole blocks of
-    SPARSE_LANES pixels (and the ring's quads fit the tables' uint16), else one block's packed patch."""
+def sparse_conv_buffer_size(filter_shape: tuple, output_shape: tuple) -> int:
+    """Bytes tsn_sparse_convolve_s8_get_buffer_size() returns (the same rule, so one arena plan fits every target):
+    the channel records, then the packed patches of a whole output row when its pixels are whole blocks of
+    SPARSE_LANES, else of one block."""
     out_ch, k_h, k_w, in_ch = filter_shape
     out_w = output_shape[2]
-    patch_length = k_h * k_w * in_ch
-    records = SPARSE_CHANNEL_WORDS * out_ch * WORD_BYTES
-    rows = (k_h - 1) * op.dilation[0] + 1
-    width = out_w // SPARSE_LANES * k_w
-    quads = rows * width * in_ch
-    if out_w % SPARSE_LANES == 0 and quads <= 2**16:
-        tables = rows * patch_length * U16_BYTES
-        return records + quads * SPARSE_PAIRS * WORD_BYTES + -(-tables // WORD_BYTES) * WORD_BYTES
-    return records + SPARSE_PAIRS * patch_length * WORD_BYTES
+    patches = out_w // SPARSE_LANES if out_w % SPARSE_LANES == 0 else 1
+    return (SPARSE_CHANNEL_WORDS * out_ch + patches * SPARSE_PAIRS * k_h * k_w * in_ch) * WORD_BYTES
 
 
 def folded_bias(dl: DressLayer, input_offset: int, where: str) -> np.ndarray:
@@ -95,7 +87,7 @@ def sparse_layer(graph: ir.Graph, dense: Layer, dl: DressLayer) -> Layer:
         w = graph.tensor(op.inputs[1]).shape
         x = graph.tensor(op.inputs[0]).shape
         if isinstance(op, ir.Conv2D):
-            scratch = sparse_conv_buffer_size(op, x, w, graph.tensor(op.outputs[0]).shape)
+            scratch = sparse_conv_buffer_size(w, graph.tensor(op.outputs[0]).shape)
         else:
             scratch = sparse_buffer_size(w[1] * w[2] * x[-1])
     return replace(dense, kernel=SPARSE_KERNELS[type(op)], consts=consts, scratch_bytes=scratch, sparse=geometry)
