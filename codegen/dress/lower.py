@@ -33,7 +33,7 @@ WORD_BYTES = 4
 #: the sparse convolution packs two pixels per word: SPARSE_LANES / 2 words per filter position (TSN_NN_SPARSE_PAIRS)
 SPARSE_PAIRS = 2
 #: words per output channel of the sparse convolution's channel records (TSN_NN_SPARSE_CHANNEL_WORDS)
-SPARSE_CHANNEL_WORDS = 8
+SPARSE_CHANNEL_WORDS = 9
 
 
 def sparse_buffer_size(patch_length: int) -> int:
