@@ -19,6 +19,7 @@ from ..frontends import tflite
 from ..passes.lower import Layer, lower
 from ..passes.plan import plan_memory
 from ..pipeline import Program
+from ..ref.params import Window
 from .format import DressLayer, DressModel, index_bytes
 from .sampling import filter_positions
 
@@ -43,14 +44,21 @@ def sparse_buffer_size(patch_length: int) -> int:
     return SPARSE_LANES * patch_length * INT16_BYTES
 
 
-def sparse_conv_buffer_size(filter_shape: tuple, output_shape: tuple) -> int:
+def sparse_conv_buffer_size(win: Window, input_shape: tuple, filter_shape: tuple, output_shape: tuple) -> int:
     """Bytes tsn_sparse_convolve_s8_get_buffer_size() returns (the same rule, so one arena plan fits every target):
     the channel records, then the packed patches of a whole output row when its pixels are whole blocks of
-    SPARSE_LANES, else of one block."""
+    SPARSE_LANES, else of one block and, when a tap falls outside the input, the input padded to every tap's extent."""
     out_ch, k_h, k_w, in_ch = filter_shape
-    out_w = output_shape[2]
-    patches = out_w // SPARSE_LANES if out_w % SPARSE_LANES == 0 else 1
-    return (SPARSE_CHANNEL_WORDS * out_ch + patches * SPARSE_PAIRS * k_h * k_w * in_ch) * WORD_BYTES
+    _, in_h, in_w, _ = input_shape
+    _, out_h, out_w, _ = output_shape
+    patch = SPARSE_PAIRS * k_h * k_w * in_ch * WORD_BYTES
+    records = SPARSE_CHANNEL_WORDS * out_ch * WORD_BYTES
+    if out_w % SPARSE_LANES == 0:
+        return records + out_w // SPARSE_LANES * patch
+    extent_h = (out_h - 1) * win.stride_h + (k_h - 1) * win.dilation_h + 1
+    extent_w = (out_w - 1) * win.stride_w + (k_w - 1) * win.dilation_w + 1
+    copy = win.pad_h > 0 or win.pad_w > 0 or extent_h > in_h or extent_w > in_w
+    return records + patch + (extent_h * extent_w * in_ch if copy else 0)
 
 
 def folded_bias(dl: DressLayer, input_offset: int, where: str) -> np.ndarray:
@@ -87,7 +95,7 @@ def sparse_layer(graph: ir.Graph, dense: Layer, dl: DressLayer) -> Layer:
         w = graph.tensor(op.inputs[1]).shape
         x = graph.tensor(op.inputs[0]).shape
         if isinstance(op, ir.Conv2D):
-            scratch = sparse_conv_buffer_size(w, graph.tensor(op.outputs[0]).shape)
+            scratch = sparse_conv_buffer_size(p.window, x, w, graph.tensor(op.outputs[0]).shape)
         else:
             scratch = sparse_buffer_size(w[1] * w[2] * x[-1])
     return replace(dense, kernel=SPARSE_KERNELS[type(op)], consts=consts, scratch_bytes=scratch, sparse=geometry)
