@@ -6,11 +6,15 @@ path is checked bit for bit. The cases cover its table shapes: u8 columns in row
 (KWS, row 16), u16 columns (ResNet-8's 3x3x32 and 3x3x64 filters, one row each), nnz with a tail past the
 last whole step of 4, nnz = 1, depthwise and fully connected layers, a last partial block of pixels.
 """
+import numpy as np
 import pytest
 from conftest import model_path
 
+from codegen import ir
 from codegen.dress import oneshot
 from codegen.dress.lower import write_c
+from codegen.frontends import tflite_writer
+from codegen.train.builtin import _Builder
 from host.bench_dress import run_subnet
 
 CASES = [("kws_ref_model", 16, (0.5, 0.98)), ("pretrainedResnet_quant", "filter", (0.9,))]
@@ -25,6 +29,35 @@ def test_dsp_sparse_path_on_the_emulated_board_equals_the_reference(tmp_path, na
         assert 1 in nnz and any(n % 4 for n in nnz)  # a lone entry and tails past the unrolled steps
     else:
         assert any(layer.shape.row_length > 256 for layer in model.layers)  # u16 columns
+    for k in range(model.subnets):
+        report = run_subnet(model, program, k, tmp_path / "gen", tmp_path / f"subnet{k}")  # BenchError on a mismatch
+        assert len(report.layers) == len(program.layers)
+
+
+def _conv_geometries() -> bytes:
+    """Convolutions the shared models lack, as a .tflite: dilation 2 with SAME padding on rows that are not whole
+    blocks of 4 (block patches from a padded copy, taps in runs per column), stride 2 on whole blocks (row patches
+    keeping a row), and dilation.h 2 over 324 positions with RELU6 (row patches refilled every row, u16 columns,
+    rows longer than one accumulation, the clamped requantization)."""
+    b = _Builder("conv_geometries", seed=5)
+    x = b.activation("input", (13, 18, 6))
+    convs = (("conv0", (20, 3, 3, 6), (1, 1), (2, 2), "SAME", (13, 18), "NONE"),
+             ("conv1", (36, 3, 3, 20), (2, 2), (1, 1), "VALID", (6, 8), "NONE"),
+             ("conv2", (24, 3, 3, 36), (1, 1), (2, 1), "SAME", (6, 8), "RELU6"))
+    for name, shape, stride, dilation, padding, out_hw, act in convs:
+        w, bias = b.weights(f"{name}/weights", shape, int(np.prod(shape[1:])), 0), b.bias(f"{name}/bias", shape[0])
+        y = b.activation(name, (*out_hw, shape[0]))
+        b.ops.append(ir.Conv2D([x, w, bias], [y], stride=stride, dilation=dilation, padding=padding, activation=act))
+        x_next, x = y, y
+    return tflite_writer.write(b.graph(0, x_next))
+
+
+def test_dsp_sparse_convolution_geometries_equal_the_reference(tmp_path):
+    model = oneshot.one_shot(_conv_geometries(), (0.1, 0.5, 0.97), "filter", recalibrate="none",
+                             name="conv_geometries")
+    program, _ = write_c(model, tmp_path / "gen", target="cortex-m4", source="conv_geometries")
+    nnz = [int(n) for layer in model.layers for n in layer.nnz]
+    assert max(nnz) > 252 and min(nnz) < 4  # several accumulations per row, and the variant without steps
     for k in range(model.subnets):
         report = run_subnet(model, program, k, tmp_path / "gen", tmp_path / f"subnet{k}")  # BenchError on a mismatch
         assert len(report.layers) == len(program.layers)
