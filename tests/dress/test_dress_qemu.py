@@ -4,8 +4,13 @@
 Host tests compile the portable path only (no DSP extension on the host), so this is where the Cortex-M4
 path is checked bit for bit. The cases cover its table shapes: u8 columns in row chunks with pad columns
 (KWS, row 16), u16 columns (ResNet-8's 3x3x32 and 3x3x64 filters, one row each), nnz with a tail past the
-last whole step of 4, nnz = 1, depthwise and fully connected layers, a last partial block of pixels.
+last whole step of 4, nnz = 1, depthwise and fully connected layers, a last partial block of pixels. The
+shared models' fully connected layers have 64 inputs, so a small built graph covers the fully connected kernel's
+u16 columns (300 inputs, rows of several passes of its unrolled loop), a narrower activation range (RELU6) and
+units the fused requantization does not take (multipliers of exactly 2^30).
 """
+import dataclasses
+
 import numpy as np
 import pytest
 from conftest import model_path
@@ -58,6 +63,34 @@ def test_dsp_sparse_convolution_geometries_equal_the_reference(tmp_path):
     program, _ = write_c(model, tmp_path / "gen", target="cortex-m4", source="conv_geometries")
     nnz = [int(n) for layer in model.layers for n in layer.nnz]
     assert max(nnz) > 252 and min(nnz) < 4  # several accumulations per row, and the variant without steps
+    for k in range(model.subnets):
+        report = run_subnet(model, program, k, tmp_path / "gen", tmp_path / f"subnet{k}")  # BenchError on a mismatch
+        assert len(report.layers) == len(program.layers)
+
+
+def _wide_fc() -> bytes:
+    """input (300) -> FC 24 -> FC 10 with RELU6 -> FC 8 whose scales are powers of two (multipliers of exactly
+    2^30: the general requantization), as a .tflite."""
+    b = _Builder("wide_fc", seed=7)
+    x = b.activation("input", (300,))
+    w, bias = b.weights("fc0/weights", (24, 300), 300, 0), b.bias("fc0/bias", 24)
+    h = b.activation("fc0", (24,))
+    b.ops.append(ir.FullyConnected([x, w, bias], [h]))
+    w, bias = b.weights("fc1/weights", (10, 24), 24, 0), b.bias("fc1/bias", 10)
+    h1 = b.activation("fc1", (10,))
+    b.ops.append(ir.FullyConnected([h, w, bias], [h1], activation="RELU6"))
+    w, bias = b.weights("fc2/weights", (8, 10), 10, 0), b.bias("fc2/bias", 8)
+    b.tensors[w] = dataclasses.replace(b.tensors[w], quant=ir.QParams(np.full(8, 2.0**-7, np.float32),
+                                                                        np.zeros(8, np.int32), 0))
+    y = b.activation("fc2", (8,), ir.QParams(np.array([0.25], np.float32), np.array([0], np.int32)))
+    b.ops.append(ir.FullyConnected([h1, w, bias], [y]))
+    return tflite_writer.write(b.graph(x, y))
+
+
+def test_dsp_sparse_fully_connected_with_u16_columns_equals_the_reference(tmp_path):
+    model = oneshot.one_shot(_wide_fc(), (0.5, 0.8, 0.97), "filter", recalibrate="none", name="wide_fc")
+    program, _ = write_c(model, tmp_path / "gen", target="cortex-m4", source="wide_fc")
+    assert model.layers[0].shape.row_length > 256 and any(n % 4 for n in model.layers[0].nnz)
     for k in range(model.subnets):
         report = run_subnet(model, program, k, tmp_path / "gen", tmp_path / f"subnet{k}")  # BenchError on a mismatch
         assert len(report.layers) == len(program.layers)
