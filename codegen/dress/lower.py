@@ -29,7 +29,6 @@ SPARSE_KERNELS = {ir.Conv2D: "tsn_sparse_convolve_s8", ir.DepthwiseConv2D: "tsn_
 
 #: the sparse kernels' DSP paths run this many output pixels at a time (TSN_NN_SPARSE_LANES)
 SPARSE_LANES = 4
-INT16_BYTES = 2
 WORD_BYTES = 4
 #: the sparse convolution packs two pixels per word: SPARSE_LANES / 2 words per filter position (TSN_NN_SPARSE_PAIRS)
 SPARSE_PAIRS = 2
@@ -37,11 +36,28 @@ SPARSE_PAIRS = 2
 SPARSE_CHANNEL_WORDS = 9
 
 
-def sparse_buffer_size(patch_length: int) -> int:
-    """Bytes tsn_sparse_depthwise_conv_s8_get_buffer_size() returns for a filter of patch_length = k_h * k_w * in_ch
-    positions: the DSP path's SPARSE_LANES int16 patches (the portable path uses the first patch_length bytes).
-    Reserved whatever the target, so the host and Cortex-M builds share one arena plan."""
-    return SPARSE_LANES * patch_length * INT16_BYTES
+def _plane_extent(out: int, stride: int, k: int, dilation: int) -> int:
+    """Input rows (columns) that out windows of k taps span (dw_plane_extent)."""
+    return (out - 1) * stride + (k - 1) * dilation + 1 if out > 0 else 0
+
+
+#: int32 words of the depthwise scratch per filter position: its weight, then a tap's plane offset and value
+DEPTHWISE_TABLE_WORDS = 3
+#: input channels the depthwise DSP path copies into planes at once (TSN_NN_DW_PLANES)
+DEPTHWISE_PLANES = 4
+
+
+def sparse_depthwise_buffer_size(window: Window, in_ch: int, out_h: int, out_w: int) -> int:
+    """Bytes tsn_sparse_depthwise_conv_s8_get_buffer_size() returns: the DSP path's DEPTHWISE_PLANES padded planes
+    of an input channel (the rows and columns the output windows span, a row's columns in stride_w phases, each
+    plane rounded up to whole words) and its tap tables, or the portable path's k_h * k_w * in_ch byte patch if
+    larger. Reserved whatever the target, so the host and Cortex-M builds share one arena plan."""
+    plane_w = _plane_extent(out_w, window.stride_w, window.kernel_w, window.dilation_w)
+    row_bytes = -(-plane_w // window.stride_w) * window.stride_w
+    plane = _plane_extent(out_h, window.stride_h, window.kernel_h, window.dilation_h) * row_bytes
+    positions = window.kernel_h * window.kernel_w
+    tables = DEPTHWISE_TABLE_WORDS * positions * WORD_BYTES
+    return max(DEPTHWISE_PLANES * -(-plane // WORD_BYTES) * WORD_BYTES + tables, positions * in_ch)
 
 
 def sparse_conv_buffer_size(win: Window, input_shape: tuple, filter_shape: tuple, output_shape: tuple) -> int:
@@ -94,10 +110,11 @@ def sparse_layer(graph: ir.Graph, dense: Layer, dl: DressLayer) -> Layer:
     if isinstance(op, ir.Convolution):
         w = graph.tensor(op.inputs[1]).shape
         x = graph.tensor(op.inputs[0]).shape
+        y = graph.tensor(op.outputs[0]).shape
         if isinstance(op, ir.Conv2D):
-            scratch = sparse_conv_buffer_size(p.window, x, w, graph.tensor(op.outputs[0]).shape)
+            scratch = sparse_conv_buffer_size(p.window, x, w, y)
         else:
-            scratch = sparse_buffer_size(w[1] * w[2] * x[-1])
+            scratch = sparse_depthwise_buffer_size(p.window, x[-1], y[1], y[2])
     return replace(dense, kernel=SPARSE_KERNELS[type(op)], consts=consts, scratch_bytes=scratch, sparse=geometry)
 
 

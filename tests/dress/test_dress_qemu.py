@@ -14,6 +14,7 @@ import dataclasses
 import numpy as np
 import pytest
 from conftest import model_path
+from tflite_builder import ModelBuilder, conv_options, fb
 
 from codegen import ir
 from codegen.dress import oneshot
@@ -91,6 +92,46 @@ def test_dsp_sparse_fully_connected_with_u16_columns_equals_the_reference(tmp_pa
     model = oneshot.one_shot(_wide_fc(), (0.5, 0.8, 0.97), "filter", recalibrate="none", name="wide_fc")
     program, _ = write_c(model, tmp_path / "gen", target="cortex-m4", source="wide_fc")
     assert model.layers[0].shape.row_length > 256 and any(n % 4 for n in model.layers[0].nnz)
+    for k in range(model.subnets):
+        report = run_subnet(model, program, k, tmp_path / "gen", tmp_path / f"subnet{k}")  # BenchError on a mismatch
+        assert len(report.layers) == len(program.layers)
+
+
+def _depthwise_model() -> bytes:
+    """Two depthwise layers the KWS and ResNet cases do not have: 3x3 stride 2 SAME with depth multiplier 2 and
+    RELU6 (a clamp narrower than int8), then 3x3 dilation 2 SAME; 6 input channels (a whole group of 4 copied by
+    word and a last group of 2). Channel 0's scale takes the general requantization, channel 1's a right shift of 1."""
+    rng = np.random.default_rng(7)
+    b = ModelBuilder()
+    in_scale, mid_scale, out_scale = 0.05, 0.1, 0.2
+    x = b.tensor([1, 9, 11, 6], scale=in_scale, zero_point=3)
+    layers = [(6, 2, (2, 2), (1, 1), "RELU6", [1, 5, 6, 12], mid_scale, -128),
+              (12, 1, (1, 1), (2, 2), "NONE", [1, 5, 6, 12], out_scale, 5)]
+    y, x_scale = x, in_scale
+    for c_in, mult, stride, dilation, act, out_shape, y_scale, y_zp in layers:
+        inp, c_out = y, c_in * mult
+        w_scales = rng.uniform(0.002, 0.02, size=c_out).astype(np.float32)
+        w_scales[0] = 3 * y_scale / x_scale  # an effective scale above 1: a left shift
+        w_scales[1] = 0.35 * y_scale / x_scale  # in [0.25, 0.5): a right shift of 1
+        wt = b.tensor([1, 3, 3, c_out], scale=w_scales, zero_point=0, axis=3,
+                      data=rng.integers(-127, 128, size=(1, 3, 3, c_out)).astype(np.int8))
+        bt = b.tensor([c_out], dtype="int32", scale=w_scales * np.float32(x_scale), zero_point=0,
+                      data=rng.integers(-(1 << 10), 1 << 10, size=c_out).astype(np.int32))
+        y = b.tensor(out_shape, scale=y_scale, zero_point=y_zp)
+        b.op(fb.BuiltinOperator.DEPTHWISE_CONV_2D, [inp, wt, bt], [y], fb.BuiltinOptions.DepthwiseConv2DOptions,
+             conv_options(stride, dilation, "SAME", act, depth_multiplier=mult))
+        x_scale = y_scale
+    return b.build([x], [y])
+
+
+def test_depthwise_dsp_path_on_strides_dilations_multipliers_and_every_tap_count(tmp_path):
+    """Stride 2, dilation 2, depth multiplier 2, every requantization form, and sub-nets of 7, 4, 3, 2 and 1 taps:
+    the depthwise pixel loops for 1 to 4 taps in registers and the generic one."""
+    model = oneshot.one_shot(_depthwise_model(), (0.3, 0.6, 0.7, 0.8, 0.9), "filter", recalibrate="none",
+                             name="depthwise")
+    nnz = {int(n) for layer in model.layers for n in layer.nnz}
+    assert nnz >= {1, 2, 3, 4} and max(nnz) > 4
+    program, _ = write_c(model, tmp_path / "gen", target="cortex-m4", source="depthwise")
     for k in range(model.subnets):
         report = run_subnet(model, program, k, tmp_path / "gen", tmp_path / f"subnet{k}")  # BenchError on a mismatch
         assert len(report.layers) == len(program.layers)
