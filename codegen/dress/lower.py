@@ -41,8 +41,8 @@ def _plane_extent(out: int, stride: int, k: int, dilation: int) -> int:
     return (out - 1) * stride + (k - 1) * dilation + 1 if out > 0 else 0
 
 
-#: int32 words of the depthwise scratch per filter position: its weight, then a tap's plane offset and value
-DEPTHWISE_TABLE_WORDS = 3
+#: int32 words of the depthwise scratch per filter position: its weight, its plane offset, a tap's offset and value
+DEPTHWISE_TABLE_WORDS = 4
 #: input channels the depthwise DSP path copies into planes at once (TSN_NN_DW_PLANES)
 DEPTHWISE_PLANES = 4
 
