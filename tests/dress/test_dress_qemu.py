@@ -1,4 +1,4 @@
-"""The sparse kernels' DSP path (SMLAxy over 4 output pixels) on QEMU mps2-an386: every layer of a sub-net
+"""The sparse kernels' DSP paths on QEMU mps2-an386: every layer of a sub-net
 == codegen/dress/reference.py, through the bench firmware's CRCs (host/bench_dress.py's run_subnet).
 
 Host tests compile the portable path only (no DSP extension on the host), so this is where the Cortex-M4
