@@ -2,8 +2,9 @@
 
 A sampled layer's constants are the DRESS file's tables as they are (values and column
 indices of the densest sub-net, every sub-net reading a prefix of each row) plus, per
-sub-net, nnz, the folded bias and the requantization rows ([K * C], indexed at run time
-by ``<prefix>_set_subnet``). The arithmetic is exactly sub-net k's in codegen/dress/reference.py.
+sub-net, the folded bias and the requantization rows ([K * C], indexed at run time by
+``<prefix>_set_subnet``); each sub-net's nnz goes into its constant filter struct (``sparse["nnz"]``).
+The arithmetic is exactly sub-net k's in codegen/dress/reference.py.
 """
 from __future__ import annotations
 
@@ -101,11 +102,11 @@ def sparse_layer(graph: ir.Graph, dense: Layer, dl: DressLayer) -> Layer:
     op, p, s = dense.op, dense.params, dl.shape
     where = f"{graph.source}: layer {dense.index} ({op.OP})"
     consts = {"values": dl.values.astype(np.int8), "columns": kernel_columns(dl),
-              "nnz": np.asarray(dl.nnz, dtype=np.int32),
               "bias": folded_bias(dl, p.input_offset, where).ravel(),
               "multiplier": dl.multiplier.astype(np.int32).ravel(), "shift": dl.shift.astype(np.int32).ravel()}
     geometry = {"channels": s.channels, "rows_per_filter": s.rows // s.channels, "row_length": s.row_length,
-                "row_stride": dl.values.shape[1], "u8": index_bytes(s.row_length) == 1}
+                "row_stride": dl.values.shape[1], "u8": index_bytes(s.row_length) == 1,
+                "nnz": [int(n) for n in dl.nnz]}
     scratch = 0
     if isinstance(op, ir.Convolution):
         w = graph.tensor(op.inputs[1]).shape
