@@ -20,7 +20,7 @@ from ..frontends import tflite
 from ..passes.lower import Layer, lower
 from ..passes.plan import plan_memory
 from ..pipeline import Program
-from ..ref.params import Window
+from ..ref.params import INT8_MAX, INT8_MIN, Window
 from .format import DressLayer, DressModel, index_bytes
 from .sampling import filter_positions
 
@@ -89,6 +89,31 @@ def folded_bias(dl: DressLayer, input_offset: int, where: str) -> np.ndarray:
     return folded.astype(np.int32)
 
 
+#: TSN_NN_Q31_HALF: the fused requantization takes multipliers above it
+Q31_HALF = 1 << 30
+#: the fused requantization's right shifts (its 64-bit sum stays below 2^63)
+FUSED_RIGHT_SHIFTS = range(1, 24)
+
+
+#: words per unit of the FC kernel's generated table (TSN_NN_SPARSE_FUSED_WORDS)
+FUSED_WORDS = 5
+#: entries per step of the sparse kernels' unrolled loops (TSN_NN_SPARSE_UNROLL)
+SPARSE_UNROLL = 4
+
+
+def fused_requant(bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, output_offset: int) -> np.ndarray | None:
+    """[C, FUSED_WORDS] int32: per channel the folded bias, then the words tsn_nn_channel_requant_make computes for
+    the fused requantization (multiplier, bias_lo, bias_hi, high_shift), or None when some channel does not take
+    that form."""
+    rs = -shift.astype(np.int64)
+    if np.any(multiplier <= Q31_HALF) or np.any(rs < FUSED_RIGHT_SHIFTS.start) or np.any(rs >= FUSED_RIGHT_SHIFTS.stop):
+        return None
+    bias_lo = np.where(rs == 1, 0xC0000000, 0x40000000)
+    bias_hi = ((output_offset << (rs - 1)) + np.where(rs == 1, 0, 1 << np.maximum(rs - 2, 0))) & 0xFFFFFFFF
+    words = np.stack([bias.astype(np.int64), multiplier.astype(np.int64), bias_lo, bias_hi, rs - 1], axis=1)
+    return (words & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+
+
 def kernel_columns(dl: DressLayer) -> np.ndarray:
     """Column indices for the kernels: a pad column (value 0, past the filter's end) points at column 0 of its
     row instead, so no kernel reads past its patch; its product stays 0."""
@@ -106,7 +131,17 @@ def sparse_layer(graph: ir.Graph, dense: Layer, dl: DressLayer) -> Layer:
               "multiplier": dl.multiplier.astype(np.int32).ravel(), "shift": dl.shift.astype(np.int32).ravel()}
     geometry = {"channels": s.channels, "rows_per_filter": s.rows // s.channels, "row_length": s.row_length,
                 "row_stride": dl.values.shape[1], "u8": index_bytes(s.row_length) == 1,
-                "nnz": [int(n) for n in dl.nnz]}
+                "nnz": [int(n) for n in dl.nnz], "fused": [False] * len(dl.nnz), "fused_words": FUSED_WORDS}
+    if isinstance(op, ir.FullyConnected) and (p.act_min, p.act_max) == (INT8_MIN, INT8_MAX) \
+            and geometry["rows_per_filter"] == 1:
+        # the FC kernel's fast path (one row per filter, a whole step of SPARSE_UNROLL entries, the full int8
+        # range) reads these words instead of deriving them per unit and call
+        tables = [fused_requant(consts["bias"].reshape(len(dl.nnz), -1)[k], dl.multiplier[k], dl.shift[k],
+                                p.output_offset) if n >= SPARSE_UNROLL else None for k, n in enumerate(dl.nnz)]
+        geometry["fused"] = [t is not None for t in tables]
+        if any(geometry["fused"]):
+            consts["fused"] = np.concatenate([t if t is not None else np.zeros((s.channels, FUSED_WORDS), np.int32)
+                                              for t in tables]).ravel()
     scratch = 0
     if isinstance(op, ir.Convolution):
         w = graph.tensor(op.inputs[1]).shape
