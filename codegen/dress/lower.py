@@ -37,8 +37,8 @@ SPARSE_PAIRS = 2
 SPARSE_CHANNEL_WORDS = 9
 
 
-def _plane_extent(out: int, stride: int, k: int, dilation: int) -> int:
-    """Input rows (columns) that out windows of k taps span (dw_plane_extent)."""
+def _window_extent(out: int, stride: int, k: int, dilation: int) -> int:
+    """Input rows (columns) that out windows of k taps span (tsn_nn_window_extent)."""
     return (out - 1) * stride + (k - 1) * dilation + 1 if out > 0 else 0
 
 
@@ -53,9 +53,9 @@ def sparse_depthwise_buffer_size(window: Window, in_ch: int, out_h: int, out_w: 
     of an input channel (the rows and columns the output windows span, a row's columns in stride_w phases, each
     plane rounded up to whole words) and its tap tables, or the portable path's k_h * k_w * in_ch byte patch if
     larger. Reserved whatever the target, so the host and Cortex-M builds share one arena plan."""
-    plane_w = _plane_extent(out_w, window.stride_w, window.kernel_w, window.dilation_w)
+    plane_w = _window_extent(out_w, window.stride_w, window.kernel_w, window.dilation_w)
     row_bytes = -(-plane_w // window.stride_w) * window.stride_w
-    plane = _plane_extent(out_h, window.stride_h, window.kernel_h, window.dilation_h) * row_bytes
+    plane = _window_extent(out_h, window.stride_h, window.kernel_h, window.dilation_h) * row_bytes
     positions = window.kernel_h * window.kernel_w
     tables = DEPTHWISE_TABLE_WORDS * positions * WORD_BYTES
     return max(DEPTHWISE_PLANES * -(-plane // WORD_BYTES) * WORD_BYTES + tables, positions * in_ch)
@@ -72,8 +72,8 @@ def sparse_conv_buffer_size(win: Window, input_shape: tuple, filter_shape: tuple
     records = SPARSE_CHANNEL_WORDS * out_ch * WORD_BYTES
     if out_w % SPARSE_LANES == 0:
         return records + out_w // SPARSE_LANES * patch
-    extent_h = (out_h - 1) * win.stride_h + (k_h - 1) * win.dilation_h + 1
-    extent_w = (out_w - 1) * win.stride_w + (k_w - 1) * win.dilation_w + 1
+    extent_h = _window_extent(out_h, win.stride_h, k_h, win.dilation_h)
+    extent_w = _window_extent(out_w, win.stride_w, k_w, win.dilation_w)
     copy = win.pad_h > 0 or win.pad_w > 0 or extent_h > in_h or extent_w > in_w
     return records + patch + (extent_h * extent_w * in_ch if copy else 0)
 
