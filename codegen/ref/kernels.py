@@ -19,9 +19,9 @@ def _requantize(acc, multiplier, shift, output_offset, act_min, act_max) -> np.n
     return np.clip(out, act_min, act_max).astype(np.int8)
 
 
-def _windows(x: np.ndarray, win: Window, out_hw: tuple[int, int], fill: int) -> np.ndarray:
+def receptive_fields(x: np.ndarray, win: Window, out_hw: tuple[int, int], fill: int) -> np.ndarray:
     """All receptive fields as [N, OH, OW, KH, KW, C], out-of-image taps set to ``fill``."""
-    n, in_h, in_w, c = x.shape
+    _n, in_h, in_w, _c = x.shape
     out_h, out_w = out_hw
     ext_h = (out_h - 1) * win.stride_h + (win.kernel_h - 1) * win.dilation_h + 1
     ext_w = (out_w - 1) * win.stride_w + (win.kernel_w - 1) * win.dilation_w + 1
@@ -39,7 +39,7 @@ def _windows(x: np.ndarray, win: Window, out_hw: tuple[int, int], fill: int) -> 
 def conv2d_sums(x, weights, p: ConvParams, out_hw) -> np.ndarray:
     """CONV_2D's int64 sums before bias: weights [C_out, KH, KW, C_in]; padded taps contribute zero."""
     shifted = x.astype(np.int64) + p.input_offset
-    patches = _windows(shifted, p.window, out_hw, fill=0)
+    patches = receptive_fields(shifted, p.window, out_hw, fill=0)
     return np.einsum("nhwijc,oijc->nhwo", patches, weights.astype(np.int64))
 
 
@@ -47,7 +47,7 @@ def depthwise_conv2d_sums(x, weights, p: ConvParams, out_hw) -> np.ndarray:
     """DEPTHWISE_CONV_2D's sums: weights [1, KH, KW, C_in * M]; output channel = in_channel * M + m."""
     c_in = x.shape[-1]
     shifted = x.astype(np.int64) + p.input_offset
-    patches = _windows(shifted, p.window, out_hw, fill=0)  # [N, OH, OW, KH, KW, C_in]
+    patches = receptive_fields(shifted, p.window, out_hw, fill=0)  # [N, OH, OW, KH, KW, C_in]
     w = weights.astype(np.int64).reshape(weights.shape[1], weights.shape[2], c_in, p.depth_multiplier)
     return np.einsum("nhwijc,ijcm->nhwcm", patches, w).reshape(*patches.shape[:3], c_in * p.depth_multiplier)
 
@@ -78,9 +78,9 @@ def fully_connected(x, weights, bias, p: FCParams) -> np.ndarray:
 
 def average_pool2d(x, p: PoolParams, out_hw) -> np.ndarray:
     """AVERAGE_POOL_2D: mean of the in-image taps, rounded half away from zero."""
-    total = _windows(x.astype(np.int64), p.window, out_hw, fill=0).sum(axis=(3, 4))
+    total = receptive_fields(x.astype(np.int64), p.window, out_hw, fill=0).sum(axis=(3, 4))
     ones = np.ones((1,) + x.shape[1:3] + (1,), dtype=np.int64)
-    count = _windows(ones, p.window, out_hw, fill=0).sum(axis=(3, 4))
+    count = receptive_fields(ones, p.window, out_hw, fill=0).sum(axis=(3, 4))
     half = count // 2
     avg = np.where(total > 0, trunc_div(total + half, count), trunc_div(total - half, count))
     return np.clip(avg, p.act_min, p.act_max).astype(np.int8)
@@ -88,7 +88,7 @@ def average_pool2d(x, p: PoolParams, out_hw) -> np.ndarray:
 
 def max_pool2d(x, p: PoolParams, out_hw) -> np.ndarray:
     """MAX_POOL_2D over the in-image taps (padding never wins)."""
-    patches = _windows(x.astype(np.int64), p.window, out_hw, fill=np.iinfo(np.int64).min)
+    patches = receptive_fields(x.astype(np.int64), p.window, out_hw, fill=np.iinfo(np.int64).min)
     return np.clip(patches.max(axis=(3, 4)), p.act_min, p.act_max).astype(np.int8)
 
 
