@@ -10,6 +10,7 @@ output sends ``relu(acc)`` (or acc) for every lane on ``results``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import IntEnum
 from itertools import pairwise
 
@@ -36,64 +37,94 @@ class Reg(IntEnum):
     TABLE = 0x400  # + entry: a live group (entry_layout)
 
 
-class XnorCore(wiring.Component):
-    """``lanes`` dot products, ``width`` (a multiple of 32) bits each per cycle.
+@dataclass(frozen=True)
+class CoreParams:
+    """``lanes`` dot products of ``width`` (a multiple of 32) bits per cycle.
 
     ``acc_width``: the signed accumulator and result width; ``max_groups``: live-table depth;
     ``max_words``: the most W-bit words in one group; ``regs_every``: popcount levels per register.
     """
 
-    def __init__(self, lanes: int, width: int, *, acc_width: int = 32, max_groups: int = 64, max_words: int = 16,
-                 regs_every: int = 2):
-        if lanes < 1 or lanes > 256 or width < 32 or width % 32:
-            raise ValueError(f"lanes {lanes} outside 1..256 or width {width} not a positive multiple of 32")
-        if not 1 <= max_groups <= 1024:
-            raise ValueError(f"max_groups {max_groups} outside 1..1024")
-        self.lanes, self.width, self.acc_width = lanes, width, acc_width
-        self.max_groups, self.max_words, self.regs_every = max_groups, max_words, regs_every
-        self.entry_layout = data.StructLayout({
+    lanes: int
+    width: int
+    acc_width: int = 32
+    max_groups: int = 64
+    max_words: int = 16
+    regs_every: int = 2
+
+    def __post_init__(self):
+        if not 1 <= self.lanes <= 256 or self.width < 32 or self.width % 32:
+            raise ValueError(f"lanes {self.lanes} outside 1..256 or width {self.width} not a positive multiple of 32")
+        if not 1 <= self.max_groups <= 1024 or self.max_words < 1 or not 2 <= self.acc_width <= 64:
+            raise ValueError(f"max_groups {self.max_groups} outside 1..1024, max_words {self.max_words} < 1 "
+                             f"or acc_width {self.acc_width} outside 2..64")
+
+    @property
+    def entry_layout(self) -> data.StructLayout:
+        return data.StructLayout({
             "bases_m1": range(MAX_BASES),  # I_e - 1: the most bases of any lane in this group
-            "words_m1": range(max_words),  # W-bit words in the group - 1
-            "last_valid": range(width + 1),  # elements in the group's last word
+            "words_m1": range(self.max_words),  # W-bit words in the group - 1
+            "last_valid": range(self.width + 1),  # elements in the group's last word
         })
-        self.weight_layout = data.StructLayout({
-            "bits": data.ArrayLayout(unsigned(width), lanes),
-            "alpha": data.ArrayLayout(unsigned(COORD_BITS), lanes),
-        })
-        self.act_layout = data.StructLayout({"bits": data.ArrayLayout(unsigned(width), lanes)})
-        self.result_layout = data.StructLayout({"y": data.ArrayLayout(signed(acc_width), lanes)})
-        self.popcount_latency = popcount.latency(width, regs_every)
-        # A beat's handshake to its output's result handshake: stage 1, the popcount, the term, the accumulator.
-        self.latency = self.popcount_latency + 3
-        super().__init__({
-            "config": In(stream.Signature(CONFIG_LAYOUT)),
-            "weights": In(stream.Signature(self.weight_layout)),
-            "acts": In(stream.Signature(self.act_layout)),
-            "results": Out(stream.Signature(self.result_layout)),
-        })
+
+    @property
+    def weight_layout(self) -> data.StructLayout:
+        return data.StructLayout({"bits": data.ArrayLayout(unsigned(self.width), self.lanes),
+                                  "alpha": data.ArrayLayout(unsigned(COORD_BITS), self.lanes)})
+
+    @property
+    def act_layout(self) -> data.StructLayout:
+        return data.StructLayout({"bits": data.ArrayLayout(unsigned(self.width), self.lanes)})
+
+    @property
+    def result_layout(self) -> data.StructLayout:
+        return data.StructLayout({"y": data.ArrayLayout(signed(self.acc_width), self.lanes)})
+
+    @property
+    def popcount_latency(self) -> int:
+        return popcount.latency(self.width, self.regs_every)
+
+    @property
+    def latency(self) -> int:
+        """A beat's handshake to its output's result handshake: stage 1, the popcount, the term, the accumulator."""
+        return self.popcount_latency + 3
 
     @property
     def binary_macs_per_cycle(self) -> int:
         return self.lanes * self.width
 
+
+class XnorCore(wiring.Component):
+    """The core for :class:`CoreParams` ``params``."""
+
+    def __init__(self, params: CoreParams):
+        self.params = params
+        super().__init__({
+            "config": In(stream.Signature(CONFIG_LAYOUT)),
+            "weights": In(stream.Signature(params.weight_layout)),
+            "acts": In(stream.Signature(params.act_layout)),
+            "results": Out(stream.Signature(params.result_layout)),
+        })
+
     def elaborate(self, platform):
         m = Module()
-        lanes, width = self.lanes, self.width
+        p = self.params
+        lanes, width = p.lanes, p.width
 
         # ---- configuration
-        live_m1 = Signal(range(self.max_groups))
+        live_m1 = Signal(range(p.max_groups))
         ix_m1 = Signal(range(MAX_BASES))
         relu = Signal()
         gamma = Array(Signal(COORD_BITS, name=f"gamma{j}") for j in range(MAX_BASES))
-        bias = [Signal(signed(self.acc_width), name=f"bias{lane}") for lane in range(lanes)]
-        m.submodules.table = table = Memory(shape=self.entry_layout, depth=self.max_groups, init=[])
+        bias = [Signal(signed(p.acc_width), name=f"bias{lane}") for lane in range(lanes)]
+        m.submodules.table = table = Memory(shape=p.entry_layout, depth=p.max_groups, init=[])
         table_w = table.write_port()
         table_r = table.read_port(transparent_for=(table_w,))
 
         # ---- the sequencer: entry e, base i, word w, activation base j
-        e = Signal(range(self.max_groups))
+        e = Signal(range(p.max_groups))
         i = Signal(range(MAX_BASES))
-        w = Signal(range(self.max_words))
+        w = Signal(range(p.max_words))
         j = Signal(range(MAX_BASES))
         entry = table_r.data
         j_last, w_last = j == ix_m1, w == entry.words_m1
@@ -101,8 +132,8 @@ class XnorCore(wiring.Component):
 
         stall = self.results.valid & ~self.results.ready
         busy = Signal()  # any beat in flight or a result waiting
-        held = Signal(self.weight_layout)  # the weight beat of bases j > 0
-        weight = data.View(self.weight_layout, Mux(j == 0, self.weights.payload, held))
+        held = Signal(p.weight_layout)  # the weight beat of bases j > 0
+        weight = data.View(p.weight_layout, Mux(j == 0, self.weights.payload, held))
         accept = self.acts.valid & ((j != 0) | self.weights.valid) & ~stall
         m.d.comb += [
             self.acts.ready.eq(accept),
@@ -129,7 +160,7 @@ class XnorCore(wiring.Component):
         meta = data.StructLayout({"valid": 1, "first": 1, "last": 1, "n_valid": range(width + 1),
                                   "scale": data.ArrayLayout(unsigned(2 * COORD_BITS), lanes)})
         s1_bits = Signal(data.ArrayLayout(unsigned(width), lanes))
-        delayed = [Signal(meta, name=f"meta{k}") for k in range(self.popcount_latency + 1)]
+        delayed = [Signal(meta, name=f"meta{k}") for k in range(p.popcount_latency + 1)]
         s1, late = delayed[0], delayed[-1]
         with m.If(go):
             m.d.sync += [
@@ -143,13 +174,13 @@ class XnorCore(wiring.Component):
             m.d.sync += [b.eq(a) for a, b in pairwise(delayed)]
         counts = []
         for lane in range(lanes):
-            pc = m.submodules[f"popcount{lane}"] = PopCount(width, self.regs_every)
+            pc = m.submodules[f"popcount{lane}"] = PopCount(width, p.regs_every)
             m.d.comb += [pc.en.eq(go), pc.i.eq(s1_bits[lane])]
             counts.append(pc.o)
 
         # ---- stage 3: the term of each lane
         s3_valid, s3_first, s3_last = Signal(), Signal(), Signal()
-        terms = [Signal(signed(self.acc_width), name=f"term{lane}") for lane in range(lanes)]
+        terms = [Signal(signed(p.acc_width), name=f"term{lane}") for lane in range(lanes)]
         with m.If(go):
             m.d.sync += [s3_valid.eq(late.valid), s3_first.eq(late.first), s3_last.eq(late.last)]
             # |term| <= the layer's accumulator bound, so truncating to acc_width keeps it exact.
@@ -159,8 +190,8 @@ class XnorCore(wiring.Component):
         with m.If(self.results.ready):
             m.d.sync += self.results.valid.eq(0)
         for lane in range(lanes):
-            acc = Signal(signed(self.acc_width), name=f"acc{lane}")
-            total = Signal(signed(self.acc_width), name=f"total{lane}")
+            acc = Signal(signed(p.acc_width), name=f"acc{lane}")
+            total = Signal(signed(p.acc_width), name=f"total{lane}")
             m.d.comb += total.eq(Mux(s3_first, bias[lane], acc) + terms[lane])
             with m.If(go & s3_valid):
                 m.d.sync += acc.eq(total)

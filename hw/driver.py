@@ -17,7 +17,7 @@ from codegen.alq import reference
 from codegen.alq.format import AlqLayer, accumulator_bound
 from codegen.errors import InputError, MismatchError
 
-from .core import CONFIG_LAYOUT, Reg, XnorCore
+from .core import CONFIG_LAYOUT, CoreParams, Reg, XnorCore
 
 WORD = 32  # the model file's word
 
@@ -51,9 +51,9 @@ def check_params(layer: AlqLayer, x: np.ndarray, lanes: int, width: int, acc_wid
             raise InputError(f"{layer.groups} groups per unit; the core's table holds at most 1024")
 
 
-def core_for(layer: AlqLayer, lanes: int, width: int, acc_width: int = 32) -> XnorCore:
+def params_for(layer: AlqLayer, lanes: int, width: int, acc_width: int = 32) -> CoreParams:
     """A core whose table and word counter are just large enough for ``layer``."""
-    return XnorCore(lanes, width, acc_width=acc_width, max_groups=layer.groups, max_words=-(-layer.n // width))
+    return CoreParams(lanes, width, acc_width, max_groups=layer.groups, max_words=-(-layer.n // width))
 
 
 def _chunks(packed: np.ndarray, width: int) -> np.ndarray:
@@ -71,7 +71,7 @@ def _ints(words: np.ndarray) -> list[int]:
     return [int.from_bytes(row.tobytes(), "little") for row in rows]
 
 
-def schedule(layer: AlqLayer, codes: np.ndarray, core: XnorCore) -> list[UnitSet]:
+def schedule(layer: AlqLayer, codes: np.ndarray, core: CoreParams) -> list[UnitSet]:
     """The unit sets of ``layer`` for activation codes [positions, O or 1, G, I_x, words32]."""
     lanes, width, ix = core.lanes, core.width, layer.activation_bits
     w_bits, a_bits = _chunks(layer.bits, width), _chunks(codes, width)  # [O, G, I, c, .], [P, O|1, G, I_x, c, .]
@@ -85,10 +85,10 @@ def schedule(layer: AlqLayer, codes: np.ndarray, core: XnorCore) -> list[UnitSet
         units[units >= layer.units] = -1
         real = units >= 0
         counts = np.where(real[:, None], layer.counts[units], 0).max(axis=0)
-        live = np.flatnonzero(counts)
-        if not len(live):  # every group pruned: one beat group of alpha 0 yields the bias
-            live, counts = np.array([0]), np.ones_like(counts)
-        seq = [(g, i, w) for g in live for i in range(counts[g]) for w in range(group_words[g])]
+        live, words, last = np.flatnonzero(counts), group_words, lengths - width * (group_words - 1)
+        if not len(live):  # every group pruned: one word of alpha 0 (I_x beats) yields the bias
+            live, counts, words, last = np.array([0]), np.ones_like(counts), np.ones_like(words), np.zeros_like(last)
+        seq = [(g, i, w) for g in live for i in range(counts[g]) for w in range(words[g])]
         g_w, i_w, w_w = (np.array(v) for v in zip(*seq))
         w_lane = np.where(real[:, None, None], w_bits[units][:, g_w, i_w, w_w], 0)  # [lanes, beats, .]
         alpha = np.where(real[:, None], layer.alpha[units][:, g_w, i_w], 0)
@@ -101,9 +101,8 @@ def schedule(layer: AlqLayer, codes: np.ndarray, core: XnorCore) -> list[UnitSet
         config += [(Reg.GAMMA + j, int(v)) for j, v in enumerate(layer.gamma)]
         config += [(Reg.BIAS + k, int(bias[u]) & 0xFFFFFFFF if u >= 0 else 0) for k, u in enumerate(units)]
         for e, g in enumerate(live):
-            last = int(lengths[g] - width * (group_words[g] - 1))
-            entry = core.entry_layout.const({"bases_m1": counts[g] - 1, "words_m1": group_words[g] - 1,
-                                             "last_valid": last})
+            entry = core.entry_layout.const({"bases_m1": counts[g] - 1, "words_m1": words[g] - 1,
+                                             "last_valid": last[g]})
             config.append((Reg.TABLE + e, entry.as_value().value))
         sets.append(UnitSet(units, config, weights, _ints(acts.reshape(-1, *acts.shape[2:])), len(codes),
                             len(seq) * ix))
@@ -115,18 +114,19 @@ def cycle_model(sets: list[UnitSet], latency: int) -> int:
     return sum(s.positions * s.beats + latency for s in sets)
 
 
-def run(core: XnorCore, sets: list[UnitSet], vcd: str | None = None,
+def run(params: CoreParams, sets: list[UnitSet], vcd: str | None = None,
         result_ready: Callable[[int], bool] | None = None) -> tuple[np.ndarray, int]:
-    """Simulate ``sets`` on ``core`` -> (results [positions, units of all sets], cycles).
+    """Simulate ``sets`` on a core of ``params`` -> (results [positions, units of all sets], cycles).
 
     Cycles count, per set, from the cycle of the first activation beat to that of the last result
     (configuration writes excluded); ``result_ready(cycle)`` models a consumer that is not always ready.
     """
     from amaranth.sim import Simulator
 
+    core = XnorCore(params)
     outs, total = [], [0]
     data_at = CONFIG_LAYOUT["data"].offset
-    acc, lanes = core.acc_width, core.lanes
+    acc, lanes = params.acc_width, params.lanes
     sign = 1 << (acc - 1)
 
     async def testbench(ctx):
@@ -181,8 +181,8 @@ def simulate_layer(layer: AlqLayer, x: np.ndarray, frac: int, lanes: int, width:
     want, _ = reference.layer_forward(layer, x, frac)
     if not layer.alq:
         return want, 0
-    core = core_for(layer, lanes, width, acc_width)
-    y, cycles = run(core, schedule(layer, reference.layer_codes(layer, x, frac), core), vcd, result_ready)
+    params = params_for(layer, lanes, width, acc_width)
+    y, cycles = run(params, schedule(layer, reference.layer_codes(layer, x, frac), params), vcd, result_ready)
     y = y.reshape(want.shape)
     if not np.array_equal(y, want):
         where = tuple(int(v) for v in np.argwhere(y != want)[0])
