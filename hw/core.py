@@ -3,7 +3,8 @@
 Every lane computes one dot product; all lanes share one schedule. For one output the sequencer
 walks the live-group table, and per live group e: bases i < I_e, words w < words_e, activation
 bases j < I_x (j innermost), one beat a cycle. A weight beat (W bits + alpha per lane) is taken at
-j = 0 and held for the I_x beats; an activation beat (W bits per lane) is taken every beat.
+j = 0 and held for the I_x beats (it is taken a cycle ahead into a holding register, so weights and
+activations need not arrive together); an activation beat (W bits per lane) is taken every beat.
 Per lane and beat: ``term = (n_valid - 2 popcount(w XOR a)) * (alpha_i * gamma_j)``; the
 accumulator starts from the host's folded bias (bias + the x_ref term), and the last beat of an
 output sends ``relu(acc)`` (or acc) for every lane on ``results``.
@@ -86,8 +87,9 @@ class CoreParams:
 
     @property
     def latency(self) -> int:
-        """A beat's handshake to its output's result handshake: stage 1, the popcount, the term, the accumulator."""
-        return self.popcount_latency + 3
+        """A set's first weight beat to its first activation beat (1), then an activation beat's handshake to its
+        output's result handshake: stage 1, the popcount, the term, the accumulator."""
+        return self.popcount_latency + 4
 
     @property
     def binary_macs_per_cycle(self) -> int:
@@ -132,16 +134,18 @@ class XnorCore(wiring.Component):
 
         stall = self.results.valid & ~self.results.ready
         busy = Signal()  # any beat in flight or a result waiting
-        held = Signal(p.weight_layout)  # the weight beat of bases j > 0
-        weight = data.View(p.weight_layout, Mux(j == 0, self.weights.payload, held))
-        accept = self.acts.valid & ((j != 0) | self.weights.valid) & ~stall
+        weight = Signal(p.weight_layout)  # the weight beat of the I_x beats in flight
+        weight_full = Signal()
+        accept = self.acts.valid & weight_full & ~stall
         m.d.comb += [
             self.acts.ready.eq(accept),
-            self.weights.ready.eq(accept & (j == 0)),
+            self.weights.ready.eq(~weight_full | (accept & j_last)),  # the next weight follows with no bubble
             self.config.ready.eq(~busy & (e == 0) & (i == 0) & (w == 0) & (j == 0)),
         ]
+        with m.If(accept & j_last):
+            m.d.sync += weight_full.eq(0)
         with m.If(self.weights.valid & self.weights.ready):
-            m.d.sync += held.eq(self.weights.payload)
+            m.d.sync += [weight.eq(self.weights.payload), weight_full.eq(1)]
 
         e_next = Signal.like(e)
         m.d.comb += [e_next.eq(e), table_r.addr.eq(e_next)]  # the read port follows e with no bubble

@@ -118,7 +118,7 @@ def run(params: CoreParams, sets: list[UnitSet], vcd: str | None = None,
         result_ready: Callable[[int], bool] | None = None) -> tuple[np.ndarray, int]:
     """Simulate ``sets`` on a core of ``params`` -> (results [positions, units of all sets], cycles).
 
-    Cycles count, per set, from the cycle of the first activation beat to that of the last result
+    Cycles count, per set, from the cycle of the first weight beat to that of the last result
     (configuration writes excluded); ``result_ready(cycle)`` models a consumer that is not always ready.
     """
     from amaranth.sim import Simulator
@@ -138,23 +138,23 @@ def run(params: CoreParams, sets: list[UnitSet], vcd: str | None = None,
                 await ctx.tick().until(core.config.ready)
                 cycle += 1
             ctx.set(core.config.valid, 0)
-            ai = wi = 0
+            ai = wi = 0  # activation and weight beats taken; the weights repeat for every position
             start = None
             got = []
             while len(got) < s.positions:
                 ctx.set(core.acts.valid, ai < len(s.acts))
                 ctx.set(core.acts.payload.as_value(), s.acts[ai] if ai < len(s.acts) else 0)
-                ctx.set(core.weights.valid, True)  # the same weights again for every position
-                ctx.set(core.weights.payload.as_value(), s.weights[wi])
+                w_valid = wi < s.positions * len(s.weights)
+                ctx.set(core.weights.valid, w_valid)
+                ctx.set(core.weights.payload.as_value(), s.weights[wi % len(s.weights)])
                 ready = result_ready is None or result_ready(cycle)
                 ctx.set(core.results.ready, ready)
                 _, _, a_ok, w_ok, r_ok, r_val = await ctx.tick().sample(
                     core.acts.ready, core.weights.ready, core.results.valid, core.results.payload.as_value())
-                if a_ok:
-                    start = cycle if start is None else start
-                    ai += 1
-                if w_ok:
-                    wi = (wi + 1) % len(s.weights)
+                w_ok &= w_valid  # ready alone is no handshake
+                if (a_ok or w_ok) and start is None:
+                    start = cycle
+                ai, wi = ai + a_ok, wi + w_ok
                 if r_ok and ready:
                     got.append([((r_val >> (k * acc)) & (2 * sign - 1) ^ sign) - sign for k in range(lanes)])
                     end = cycle
