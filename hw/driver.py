@@ -109,6 +109,14 @@ def schedule(layer: AlqLayer, codes: np.ndarray, core: CoreParams) -> list[UnitS
     return sets
 
 
+def unpack_results(params: CoreParams, beats: list[int]) -> np.ndarray:
+    """Result beats as integers -> int64 [beats, lanes], each lane's y sign-extended."""
+    acc = params.acc_width
+    sign = 1 << (acc - 1)
+    return np.array([[((v >> (k * acc)) & (2 * sign - 1) ^ sign) - sign for k in range(params.lanes)] for v in beats],
+                    np.int64).reshape(-1, params.lanes)
+
+
 def cycle_model(sets: list[UnitSet], latency: int) -> int:
     """Core cycles with every stream fed each cycle: per set, one beat a cycle, then the pipeline's latency."""
     return sum(s.positions * s.beats + latency for s in sets)
@@ -126,8 +134,6 @@ def run(params: CoreParams, sets: list[UnitSet], vcd: str | None = None,
     core = XnorCore(params)
     outs, total = [], [0]
     data_at = CONFIG_LAYOUT["data"].offset
-    acc, lanes = params.acc_width, params.lanes
-    sign = 1 << (acc - 1)
 
     async def testbench(ctx):
         cycle = 0
@@ -156,11 +162,11 @@ def run(params: CoreParams, sets: list[UnitSet], vcd: str | None = None,
                     start = cycle
                 ai, wi = ai + a_ok, wi + w_ok
                 if r_ok and ready:
-                    got.append([((r_val >> (k * acc)) & (2 * sign - 1) ^ sign) - sign for k in range(lanes)])
+                    got.append(r_val)
                     end = cycle
                 cycle += 1
             total[0] += end - start + 1
-            outs.append(np.array(got, np.int64)[:, s.units >= 0])
+            outs.append(unpack_results(params, got)[:, s.units >= 0])
 
     sim = Simulator(core)
     sim.add_clock(1e-6)
