@@ -54,11 +54,15 @@ class CoreParams:
     regs_every: int = 2
 
     def __post_init__(self):
-        if not 1 <= self.lanes <= 256 or self.width < 32 or self.width % 32:
-            raise ValueError(f"lanes {self.lanes} outside 1..256 or width {self.width} not a positive multiple of 32")
-        if not 1 <= self.max_groups <= 1024 or self.max_words < 1 or not 2 <= self.acc_width <= 64:
-            raise ValueError(f"max_groups {self.max_groups} outside 1..1024, max_words {self.max_words} < 1 "
-                             f"or acc_width {self.acc_width} outside 2..64")
+        if not 1 <= self.lanes <= 256:
+            raise ValueError(f"lanes {self.lanes} outside 1..256")
+        if self.width < 32 or self.width % 32:
+            raise ValueError(f"width {self.width} is not a positive multiple of 32")
+        if not 2 <= self.acc_width <= 64:
+            raise ValueError(f"accumulator width {self.acc_width} outside 2..64")
+        if not 1 <= self.max_groups <= 1024 or self.max_words < 1 or self.regs_every < 1:
+            raise ValueError(f"max_groups {self.max_groups} outside 1..1024, or max_words {self.max_words} "
+                             f"or regs_every {self.regs_every} < 1")
 
     @property
     def entry_layout(self) -> data.StructLayout:

@@ -36,10 +36,13 @@ class UnitSet:
 
 def check_params(layer: AlqLayer, x: np.ndarray, lanes: int, width: int, acc_width: int = 32) -> None:
     """One-line :class:`InputError` for parameters or an input that do not fit the layer."""
-    if not 1 <= lanes <= 256:
-        raise InputError(f"lanes {lanes} outside 1..256")
-    if width < WORD or width % WORD:
-        raise InputError(f"width {width} is not a positive multiple of {WORD}")
+    try:
+        if layer.alq:
+            params_for(layer, lanes, width, acc_width)
+        else:
+            CoreParams(lanes, width, acc_width)
+    except ValueError as e:
+        raise InputError(str(e)) from None
     x = np.asarray(x)
     if x.shape != tuple(layer.in_shape) or not np.issubdtype(x.dtype, np.integer):
         raise InputError(f"input is {x.dtype} {x.shape}; the layer reads integers {tuple(layer.in_shape)}")
@@ -47,8 +50,6 @@ def check_params(layer: AlqLayer, x: np.ndarray, lanes: int, width: int, acc_wid
         bound = int(accumulator_bound(layer).max())
         if bound >= 1 << (acc_width - 1):
             raise InputError(f"accumulator of {acc_width} bits too narrow: the layer's sums reach {bound}")
-        if layer.groups > 1024:
-            raise InputError(f"{layer.groups} groups per unit; the core's table holds at most 1024")
 
 
 def params_for(layer: AlqLayer, lanes: int, width: int, acc_width: int = 32) -> CoreParams:

