@@ -488,7 +488,7 @@ def train(model, dataset, mode, no_lac, no_prc, update, backend, port, step_memo
                    f"(kept the weights after {report['steps_done']} good steps)", err=True)
         sys.exit(9)
 
-main.add_command(__import__("host.hw_cli", fromlist=["hw"]).hw)  # last: hw_cli imports _fail_cleanly from here
+main.add_command(__import__("host.hw_cli", fromlist=["hw"]).hw)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """``tinysyn hw``: the xnor-popcount accelerator's simulation and Verilog (hw/README.md)."""
 from __future__ import annotations
 
+import functools
 import io
 import zipfile
 from pathlib import Path
@@ -11,13 +12,23 @@ import numpy as np
 from codegen.alq import format as alq_format
 from codegen.errors import InputError
 from codegen.files import write_atomically
-from host.cli import _fail_cleanly
 
 INPUT_KEY = "x"  # X.npz: the layer's input, integers [H, W, C] at 2^-input_frac of the layer file
 
 lanes_option = click.option("--lanes", default=8, show_default=True, help="P: dot products per cycle.")
 width_option = click.option("--width", default=64, show_default=True, help="W: bits per lane per cycle, a multiple of 32.")
 acc_option = click.option("--acc-width", default=32, show_default=True, help="Signed accumulator bits.")
+
+
+def _fail_cleanly(fn):
+    """host.cli's one-line errors, looked up when called: host.cli registers this group as it loads."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from host.cli import _fail_cleanly as cleanly
+
+        return cleanly(fn)(*args, **kwargs)
+
+    return wrapper
 
 
 @click.group()
