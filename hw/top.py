@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 from amaranth.back import verilog
 from amaranth.hdl import Cat, Module, Signal
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
 from .core import CONFIG_LAYOUT, CoreParams, XnorCore
@@ -47,8 +47,10 @@ class Top(wiring.Component):
         if platform is None:
             m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx)]
         else:
-            uart = platform.request("uart", 0)
-            m.d.comb += [urx.rx.eq(uart.rx.i), uart.tx.o.eq(utx.tx)]
+            uart = platform.request("uart", 0, dir="-")
+            m.submodules.rx_pin = rx_pin = io.Buffer("i", uart.rx)
+            m.submodules.tx_pin = tx_pin = io.Buffer("o", uart.tx)
+            m.d.comb += [urx.rx.eq(rx_pin.i), tx_pin.o.eq(utx.tx)]
 
         # Host to core: a frame's bytes shift into the top of one register, the payload then sits in its top bytes.
         targets = {CMD_CONFIG: core.config, CMD_WEIGHTS: core.weights, CMD_ACTS: core.acts}

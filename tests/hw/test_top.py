@@ -5,7 +5,7 @@ from amaranth.sim import Simulator
 
 from codegen.alq import reference
 from hw.driver import params_for, schedule
-from hw.top import Top, frames, results
+from hw.top import Top, build_top, frames, results
 
 DIVISOR = 4  # clock cycles per UART bit: fast to simulate
 
@@ -51,3 +51,12 @@ def test_a_layer_over_the_uart():
     y = np.concatenate([results(params, bytes(received[sum(per_set[:k]):sum(per_set[:k + 1])]))[:, s.units >= 0]
                         for k, s in enumerate(sets)], axis=1)
     assert np.array_equal(y.reshape(1, 1, -1), reference.layer_forward(layer, x, 7)[0])
+
+
+def test_board_tops_pin_the_uart():
+    from amaranth_boards.icebreaker import ICEBreakerPlatform
+    from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+    for platform, constraints in ((ICEBreakerPlatform(), "top.pcf"), (ULX3S_85F_Platform(), "top.lpf")):
+        plan = platform.prepare(build_top(2, 32).top, name="top")
+        assert "uart_0__rx" in plan.files[constraints] and "uart_0__tx" in plan.files[constraints]
