@@ -142,8 +142,10 @@ def run(params: CoreParams, sets: list[UnitSet], vcd: str | None = None,
             for addr, value in s.config:
                 ctx.set(core.config.valid, 1)
                 ctx.set(core.config.payload.as_value(), addr | value << data_at)
-                await ctx.tick().until(core.config.ready)
-                cycle += 1
+                taken = False
+                while not taken:
+                    _, _, taken = await ctx.tick().sample(core.config.ready)
+                    cycle += 1
             ctx.set(core.config.valid, 0)
             ai = wi = 0  # activation and weight beats taken; the weights repeat for every position
             start = None
