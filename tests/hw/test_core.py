@@ -5,6 +5,7 @@ from alq.alq_random import random_layer
 from hw_layers import random_fc
 
 from codegen.alq import reference
+from codegen.alq.format import accumulator_bound
 from hw.driver import cycle_model, params_for, schedule, simulate_layer
 
 
@@ -72,3 +73,15 @@ def test_cycle_model_equals_simulated_cycles():
         params = params_for(layer, lanes, width)
         _, cycles = simulate_layer(layer, x, frac, lanes, width)
         assert cycles == cycle_model(schedule(layer, reference.layer_codes(layer, x, frac), params), params.latency)
+
+
+def test_eight_bases_and_a_narrow_accumulator():
+    """I_g = I_x = 8, the format's most, and a 26-bit accumulator that the layer's bound still fits."""
+    rng = np.random.default_rng(14)
+    layer = random_layer(rng, "fc", (1, 1, 40), 6, group="subchannel", group_size=13, i_max=8, ix=8)
+    x = rng.integers(-300, 300, size=(1, 1, 40))
+    bound = int(accumulator_bound(layer).max())
+    acc_width = bound.bit_length() + 1
+    assert acc_width < 32
+    y, _ = simulate_layer(layer, x, 4, lanes=4, width=32, acc_width=acc_width)
+    assert np.array_equal(y, reference.layer_forward(layer, x, 4)[0])
