@@ -76,7 +76,7 @@ def test_cycle_model_equals_simulated_cycles():
 
 
 def test_eight_bases_and_a_narrow_accumulator():
-    """I_g = I_x = 8, the format's most, and a 26-bit accumulator that the layer's bound still fits."""
+    """I_g = I_x = 8, the format's most, and an accumulator one bit wider than the layer's bound (25 bits)."""
     rng = np.random.default_rng(14)
     layer = random_layer(rng, "fc", (1, 1, 40), 6, group="subchannel", group_size=13, i_max=8, ix=8)
     x = rng.integers(-300, 300, size=(1, 1, 40))
