@@ -75,7 +75,11 @@ def _ints(words: np.ndarray) -> list[int]:
 def schedule(layer: AlqLayer, codes: np.ndarray, core: CoreParams) -> list[UnitSet]:
     """The unit sets of ``layer`` for activation codes [positions, O or 1, G, I_x, words32]."""
     lanes, width, ix = core.lanes, core.width, layer.activation_bits
-    w_bits, a_bits = _chunks(layer.bits, width), _chunks(codes, width)  # [O, G, I, c, .], [P, O|1, G, I_x, c, .]
+    alphas, planes = layer.alpha, layer.bits
+    if not alphas.shape[2]:  # I_max = 0, every group pruned: one basis of zeros, so the sets below yield the biases
+        alphas = np.zeros((*alphas.shape[:2], 1), np.uint16)
+        planes = np.zeros((*planes.shape[:2], 1, planes.shape[3]), np.uint32)
+    w_bits, a_bits = _chunks(planes, width), _chunks(codes, width)  # [O, G, I, c, .], [P, O|1, G, I_x, c, .]
     lengths = layer.group_lengths()
     group_words = -(-lengths // width)
     bias = reference.folded_bias(layer)
@@ -92,7 +96,7 @@ def schedule(layer: AlqLayer, codes: np.ndarray, core: CoreParams) -> list[UnitS
         seq = [(g, i, w) for g in live for i in range(counts[g]) for w in range(words[g])]
         g_w, i_w, w_w = (np.array(v) for v in zip(*seq))
         w_lane = np.where(real[:, None, None], w_bits[units][:, g_w, i_w, w_w], 0)  # [lanes, beats, .]
-        alpha = np.where(real[:, None], layer.alpha[units][:, g_w, i_w], 0)
+        alpha = np.where(real[:, None], alphas[units][:, g_w, i_w], 0)
         weights = [b | a << alpha_at for b, a in zip(_ints(w_lane.swapaxes(0, 1)), _ints(alpha.T.astype(np.uint16)))]
         g_a, w_a, j_a = np.repeat(g_w, ix), np.repeat(w_w, ix), np.tile(np.arange(ix), len(seq))
         acts = a_bits[:, np.where(real, units, 0)] if codes.shape[1] > 1 else a_bits[:, [0] * lanes]

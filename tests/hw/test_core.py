@@ -45,6 +45,17 @@ def test_pruned_groups_cost_zero_cycles():
     assert cycles == want
 
 
+def test_a_layer_pruned_whole_yields_its_biases():
+    rng = np.random.default_rng(15)
+    layer = random_layer(rng, "fc", (1, 1, 50), 5, group="subchannel", group_size=20)
+    layer.counts[:] = 0
+    layer.alpha, layer.bits = layer.alpha[:, :, :0], layer.bits[:, :, :0]  # I_max = 0
+    x = rng.integers(-300, 300, size=(1, 1, 50))
+    y, cycles = simulate_layer(layer, x, 3, lanes=4, width=32)
+    assert np.array_equal(y.reshape(-1), np.maximum(layer.bias, 0))
+    assert cycles == 2 * (layer.activation_bits + params_for(layer, 4, 32).latency)
+
+
 @pytest.mark.parametrize("pattern", [lambda c: c % 3 != 0, lambda c: (c // 5) % 2 == 0])
 def test_back_pressure_keeps_the_results(pattern):
     rng = np.random.default_rng(8)
