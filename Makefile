@@ -27,7 +27,7 @@ NEWLIB_H := /usr/lib/arm-none-eabi/include/stdint.h
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv toolchain hostcc test demo firmware flash emulate bench bench-dress bench-train bench-train-board bench-dress-train gen info clean distclean
+.PHONY: help venv toolchain hostcc test hw-sim demo firmware flash emulate bench bench-dress bench-train bench-train-board bench-dress-train gen info clean distclean
 
 help: ## list the targets
 	@echo "usage: make <target> [MODEL=path.tflite] [BOARD=qemu-mps2-an386|nucleo-l4r5zi] [PORT=url] [TARGET=host|cortex-m4]"
@@ -82,6 +82,9 @@ hostcc: ## check/install the host C compiler cc (enough for --backend host-c)
 # pytest's own exit code is make's: 5 (no tests collected) fails like any other.
 test: $(STAMP) toolchain ## run the test suite (pytest)
 	$(PY) -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
+
+hw-sim: $(STAMP) ## simulate the ALQ accelerator's RTL (Amaranth): random layers, a random model, the UART top, == the reference
+	$(PY) -m pytest -q -p no:cacheprovider tests/hw $(PYTEST_ARGS)
 
 DEMO := $(BUILD)/demo
 

@@ -488,6 +488,8 @@ def train(model, dataset, mode, no_lac, no_prc, update, backend, port, step_memo
                    f"(kept the weights after {report['steps_done']} good steps)", err=True)
         sys.exit(9)
 
+main.add_command(__import__("host.hw_cli", fromlist=["hw"]).hw)
+
 
 if __name__ == "__main__":
     main()

@@ -1,1 +1,1 @@
-"""The Amaranth accelerator package (xnor-popcount for ALQ networks); work in progress per issue 6."""
+"""The Amaranth xnor-popcount accelerator for ALQ networks (hw/README.md): core, layer driver, UART top level."""

