@@ -33,18 +33,19 @@ from ..ref.params import make_window
 from . import reference
 from .format import ACC_BITS, AlqLayer, AlqModel, _fields, accumulator_bound, validate
 
-#: the layer function of each kind (a fully connected layer is a convolution of one position)
-KERNELS = {"fc": "tsn_alq_convolve_s32", "conv": "tsn_alq_convolve_s32",
-           "depthwise": "tsn_alq_depthwise_conv_s32", "avgpool": "tsn_alq_avgpool_s32"}
+#: the layer function of each kind (fully connected: one position; depthwise: one input vector per unit)
+KERNELS = {"fc": "tsn_alq_convolve_s32", "conv": "tsn_alq_convolve_s32", "depthwise": "tsn_alq_convolve_s32",
+           "avgpool": "tsn_alq_avgpool_s32"}
 OPS = {"fc": "ALQ_FULLY_CONNECTED", "conv": "ALQ_CONV_2D", "depthwise": "ALQ_DEPTHWISE_CONV_2D",
        "avgpool": "ALQ_AVERAGE_POOL_2D"}
-#: what every ALQ layer calls besides its layer function (tsn_alq_convolve_s32 holds the buffer-size function)
-ALQ_SOURCES = ("tsn_alq_pack_planes", "tsn_alq_dot_s32", "tsn_alq_convolve_s32")
+#: what every ALQ layer calls besides its layer function
+ALQ_SOURCES = ("tsn_alq_pack_planes", "tsn_alq_dot_s32")
 HEADERS = ("nn/tsn_nn_types.h", "nn/tsn_nnsupportfunctions.h", "nn/tsn_model.h", "alq/tsn_alq_functions.h")
 INPUT_TYPES = {"s8": "int8_t", "s32": "int32_t"}
 INT32_MIN, INT32_MAX = -(1 << (ACC_BITS - 1)), (1 << (ACC_BITS - 1)) - 1
 TAP_LIMIT = 1 << 16  # taps are uint16 code indices
 WORD_BYTES = 4
+OFFSET_SHIFT = 16  # a base's head word: A_gi | plane offset << OFFSET_SHIFT (TSN_ALQ_OFFSET_SHIFT)
 WORD_BITS = 32
 
 
@@ -131,19 +132,18 @@ def _describe(layer: AlqLayer) -> str:
 
 
 def _alq_tables(layer: AlqLayer, frac: int, tap_table: np.ndarray) -> dict[str, np.ndarray]:
-    live = np.arange(layer.alpha.shape[2]) < layer.counts[..., None]
-    per_unit = layer.counts.astype(np.int64).sum(axis=1)
+    live = np.arange(layer.alpha.shape[2]) < layer.counts[..., None]  # [O, G, I_max]
+    group_planes = np.arange(layer.groups, dtype=np.uint32) * layer.activation_bits * layer.words
+    offsets = np.broadcast_to(group_planes[None, :, None], live.shape)[live]
+    heads = layer.alpha[live].astype(np.uint32) | offsets << OFFSET_SHIFT
+    bases = np.concatenate([heads[:, None], layer.bits[live]], axis=1).reshape(-1)
     thresholds, level_codes = quantizer(layer, frac)
-    alpha, bits = layer.alpha[live], layer.bits[live].reshape(-1)
     return {
         "gamma": layer.gamma.astype(np.uint16),
         "thresholds": thresholds,
         "level_codes": level_codes,
-        "counts": layer.counts.reshape(-1).astype(np.uint8),
-        "first_base": (np.cumsum(per_unit) - per_unit).astype(np.int32),
-        # a C array needs an element even when every group is pruned
-        "alpha": alpha if alpha.size else np.zeros(1, np.uint16),
-        "bits": bits if bits.size else np.zeros(1, np.uint32),
+        "unit_bases": live.sum(axis=(1, 2)).astype(np.uint16),
+        "bases": bases if bases.size else np.zeros(1, np.uint32),  # a C array needs an element
         "bias": folded_bias(layer),
         "taps": tap_table.astype(np.uint16),
     }
@@ -162,19 +162,22 @@ def _layer_context(layer: AlqLayer, index: int, frac: int) -> dict:
         return ctx
     tap_table = taps(layer)
     inputs = int(np.prod(layer.in_shape))
-    pad = (layer.in_shape[2] if layer.kind == "depthwise" else 1) if (tap_table == inputs).any() else 0
     group_words = layer.groups * layer.words
+    vectors = o if layer.kind == "depthwise" else 1
+    pad = vectors if (tap_table == inputs).any() else 0
     ctx.update(tables=_alq_tables(layer, frac, tap_table), act_bits=layer.activation_bits,
                levels=len(np.unique(reference.levels(layer)[1])), units=o, groups=layer.groups,
                group_size=layer.n, length=layer.length, words=layer.words, relu=int(layer.relu),
-               positions=tap_table.shape[0], input_count=inputs, pad_codes=pad,
+               positions=tap_table.shape[0], vectors=vectors, input_count=inputs, pad_codes=pad,
                macs=oh * ow * o * layer.length, codes_bytes=_align(inputs + pad),
-               scratch_bytes=group_words * WORD_BITS + group_words * layer.activation_bits * WORD_BYTES)
+               scratch_bytes=group_words * WORD_BITS + vectors * group_words * layer.activation_bits * WORD_BYTES)
     return ctx
 
 
-def render(model: AlqModel, prefix: str = "alq", target: str = "host", source_name: str = "model.npz") -> dict[str, str]:
-    """All files of the generated model, name -> text."""
+def render(model: AlqModel, prefix: str = "alq", target: str = "host", source_name: str = "model.npz",
+           staged_input: np.ndarray | None = None) -> dict[str, str]:
+    """All files of the generated model, name -> text; ``staged_input`` (int8, the input's shape) initialises the
+    entry file's staging buffer, the sample a bench built with -DBENCH_INPUT_STAGED runs."""
     validate(model, source_name)
     check_ranges(model, source_name)
     fracs = model.input_fracs()
@@ -211,16 +214,17 @@ def render(model: AlqModel, prefix: str = "alq", target: str = "host", source_na
             common, dtype=dtype, ctype=INPUT_TYPES[dtype])
     files[f"{prefix}.h"] = env.get_template("alq/model.h.j2").render(context)
     files[f"{prefix}.c"] = env.get_template("alq/model.c.j2").render(context)
-    files[f"{prefix}_entry.c"] = env.get_template("model/entry.c.j2").render(context)
+    staged = {} if staged_input is None else {"staged_input": np.asarray(staged_input, np.int8).reshape(-1)}
+    files[f"{prefix}_entry.c"] = env.get_template("model/entry.c.j2").render(context, **staged)
     cc, ar, cflags = TOOLCHAINS[target]
     files["Makefile"] = env.get_template("model/Makefile.j2").render(context, cc=cc, ar=ar, cflags=cflags)
     return files
 
 
 def write_c(model: AlqModel, out_dir: Path, prefix: str = "alq", target: str = "host",
-            source_name: str = "model.npz") -> list[Path]:
+            source_name: str = "model.npz", staged_input: np.ndarray | None = None) -> list[Path]:
     """Render and write the model into ``out_dir`` atomically (replacing earlier output)."""
-    return write_files(render(model, prefix, target, source_name), out_dir)
+    return write_files(render(model, prefix, target, source_name, staged_input), out_dir)
 
 
 def layer_shapes(model: AlqModel) -> list[tuple[int, int, int]]:
