@@ -116,6 +116,10 @@ def check_ranges(model: AlqModel, where: str) -> None:
         if layer.alq and int(np.prod(layer.in_shape)) + layer.in_shape[2] > TAP_LIMIT:
             raise ModelError(f"{where}: layer {i} ({layer.kind}) has {np.prod(layer.in_shape)} inputs; the "
                              f"C kernels index at most {TAP_LIMIT - layer.in_shape[2]}")
+        vectors = layer.units if layer.kind == "depthwise" else 1
+        if layer.alq and vectors * layer.groups * layer.activation_bits * layer.words > 1 << OFFSET_SHIFT:
+            raise ModelError(f"{where}: layer {i} ({layer.kind}) has more bit-plane words per position than a "
+                             f"base's {OFFSET_SHIFT}-bit offset reaches")
 
 
 def _describe(layer: AlqLayer) -> str:
@@ -131,19 +135,25 @@ def _describe(layer: AlqLayer) -> str:
             f"I_g <= {int(layer.counts.max())}, I_x = {layer.activation_bits}{', ReLU' if layer.relu else ''}")
 
 
-def _alq_tables(layer: AlqLayer, frac: int, tap_table: np.ndarray) -> dict[str, np.ndarray]:
+def base_stream(layer: AlqLayer) -> np.ndarray:
+    """tsn_alq_filter.bases: per unit its live bases' count, then per base its head word (A_gi | plane offset <<
+    OFFSET_SHIFT) and bit words; a depthwise unit reads its own vector's planes, the others vector 0's."""
     live = np.arange(layer.alpha.shape[2]) < layer.counts[..., None]  # [O, G, I_max]
-    group_planes = np.arange(layer.groups, dtype=np.uint32) * layer.activation_bits * layer.words
-    offsets = np.broadcast_to(group_planes[None, :, None], live.shape)[live]
-    heads = layer.alpha[live].astype(np.uint32) | offsets << OFFSET_SHIFT
-    bases = np.concatenate([heads[:, None], layer.bits[live]], axis=1).reshape(-1)
+    vector = np.arange(layer.units) if layer.kind == "depthwise" else np.zeros(layer.units, np.int64)
+    offsets = (vector[:, None] * layer.groups + np.arange(layer.groups)) * layer.activation_bits * layer.words
+    heads = layer.alpha.astype(np.int64) | offsets[..., None] << OFFSET_SHIFT  # [O, G, I_max]
+    records = np.concatenate([heads[..., None], layer.bits], axis=-1)  # [O, G, I_max, 1 + words]
+    units = [np.concatenate([[live[u].sum()], records[u][live[u]].ravel()]) for u in range(layer.units)]
+    return np.concatenate(units).astype(np.uint32)
+
+
+def _alq_tables(layer: AlqLayer, frac: int, tap_table: np.ndarray) -> dict[str, np.ndarray]:
     thresholds, level_codes = quantizer(layer, frac)
     return {
         "gamma": layer.gamma.astype(np.uint16),
         "thresholds": thresholds,
         "level_codes": level_codes,
-        "unit_bases": live.sum(axis=(1, 2)).astype(np.uint16),
-        "bases": bases if bases.size else np.zeros(1, np.uint32),  # a C array needs an element
+        "bases": base_stream(layer),
         "bias": folded_bias(layer),
         "taps": tap_table.astype(np.uint16),
     }
