@@ -79,13 +79,18 @@ def taps(layer: AlqLayer) -> np.ndarray:
 
 
 def quantizer(layer: AlqLayer, frac: int) -> tuple[np.ndarray, np.ndarray]:
-    """(int32 thresholds, uint8 level codes) of the nearest-level rule for inputs at 2^-frac (module doc)."""
+    """(int32 thresholds, uint8 level codes) of the nearest-level rule for inputs at 2^-frac (module doc), padded
+    to 2^I_x - 1 thresholds and 2^I_x codes for the C's fixed-step binary search."""
     _, values = reference.levels(layer)
     order = np.lexsort((np.arange(len(values)), values))  # by level, then code
     distinct, first = np.unique(values[order], return_index=True)
     bounds = [(int(a) + int(b)) * (1 << frac) // (1 << (layer.x_frac + 1)) for a, b in pairwise(distinct)]
     # a threshold past int32 compares like the int32 limit: inputs lie strictly inside (check_ranges)
-    return np.clip(bounds, INT32_MIN, INT32_MAX).astype(np.int32), order[first].astype(np.uint8)
+    thresholds = np.full(len(values) - 1, INT32_MAX, np.int64)
+    thresholds[: len(bounds)] = np.clip(bounds, INT32_MIN, INT32_MAX)
+    codes = np.zeros(len(values), np.uint8)
+    codes[: len(first)] = order[first]
+    return thresholds.astype(np.int32), codes
 
 
 def folded_bias(layer: AlqLayer) -> np.ndarray:
@@ -175,8 +180,7 @@ def _layer_context(layer: AlqLayer, index: int, frac: int) -> dict:
     group_words = layer.groups * layer.words
     vectors = o if layer.kind == "depthwise" else 1
     pad = vectors if (tap_table == inputs).any() else 0
-    ctx.update(tables=_alq_tables(layer, frac, tap_table), act_bits=layer.activation_bits,
-               levels=len(np.unique(reference.levels(layer)[1])), units=o, groups=layer.groups,
+    ctx.update(tables=_alq_tables(layer, frac, tap_table), act_bits=layer.activation_bits, units=o, groups=layer.groups,
                group_size=layer.n, length=layer.length, words=layer.words, relu=int(layer.relu),
                positions=tap_table.shape[0], vectors=vectors, input_count=inputs, pad_codes=pad,
                macs=oh * ow * o * layer.length, codes_bytes=_align(inputs + pad),

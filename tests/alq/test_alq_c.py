@@ -87,9 +87,10 @@ def test_one_changed_alpha_in_the_generated_tables_is_detected(tmp_path):
     model = one_layer_model(np.random.default_rng(1), "conv", (5, 5, 2), 3, {"relu": False, "group": "kernel"})
     write_c(model, tmp_path)
     source = (tmp_path / "alq.c").read_text()
-    table = re.search(r"layer_0_bases\[\d+\] = \{\s*(\d+)", source)
-    head = int(table.group(1))  # the first base's head word: A in its low half
-    (tmp_path / "alq.c").write_text(source[:table.start(1)] + str(head + 1) + source[table.end(1):])
+    table = re.search(r"layer_0_bases\[\d+\] = \{\s*(\d+), (\d+)", source)
+    assert int(table.group(1)) > 0  # unit 0 has live bases: the second word is its first base's head
+    head = int(table.group(2))  # A in its low half
+    (tmp_path / "alq.c").write_text(source[:table.start(2)] + str(head + 1) + source[table.end(2):])
     x = every_int8(model.input_shape)
     with pytest.raises(AssertionError, match="layer 0"):
         assert_equal_to_reference(model, run_host(model, tmp_path, x), x)
