@@ -9,7 +9,9 @@ arithmetic that depends on the weights alone, exactly, in Python integers:
   nearer level k + 1 than level k iff ``2 v 2^x_frac > (L_k + L_{k+1}) 2^frac``, i.e. iff v is above
   the floor of that midpoint, so the C compares int32 values with no shift and no 64-bit arithmetic;
 - each layer's input gather becomes an indirection table of uint16 code indices in the layer's
-  reduction order, taps outside the image pointing at pad codes past the image.
+  reduction order, taps outside the image pointing at pad codes past the image;
+- the weights become one stream of live bases (pruned groups and unused bases left out), each with
+  the offset of the bit-planes it reads.
 
     files = render(model, prefix="digits", target="cortex-m4")
     write_c(model, Path("build/digits"), prefix="digits")
@@ -60,6 +62,11 @@ def model_hash(model: AlqModel) -> str:
         for key, value in _fields(layer).items():
             digest.update(key.encode() + np.ascontiguousarray(value).tobytes())
     return digest.hexdigest()
+
+
+def vectors(layer: AlqLayer) -> int:
+    """Input vectors per output position: one per unit (channel) for a depthwise layer, else one for all units."""
+    return layer.units if layer.kind == "depthwise" else 1
 
 
 def taps(layer: AlqLayer) -> np.ndarray:
@@ -121,8 +128,7 @@ def check_ranges(model: AlqModel, where: str) -> None:
         if layer.alq and int(np.prod(layer.in_shape)) + layer.in_shape[2] > TAP_LIMIT:
             raise ModelError(f"{where}: layer {i} ({layer.kind}) has {np.prod(layer.in_shape)} inputs; the "
                              f"C kernels index at most {TAP_LIMIT - layer.in_shape[2]}")
-        vectors = layer.units if layer.kind == "depthwise" else 1
-        if layer.alq and vectors * layer.groups * layer.activation_bits * layer.words > 1 << OFFSET_SHIFT:
+        if layer.alq and vectors(layer) * layer.groups * layer.activation_bits * layer.words > 1 << OFFSET_SHIFT:
             raise ModelError(f"{where}: layer {i} ({layer.kind}) has more bit-plane words per position than a "
                              f"base's {OFFSET_SHIFT}-bit offset reaches")
 
@@ -144,7 +150,7 @@ def base_stream(layer: AlqLayer) -> np.ndarray:
     """tsn_alq_filter.bases: per unit its live bases' count, then per base its head word (A_gi | plane offset <<
     OFFSET_SHIFT) and bit words; a depthwise unit reads its own vector's planes, the others vector 0's."""
     live = np.arange(layer.alpha.shape[2]) < layer.counts[..., None]  # [O, G, I_max]
-    vector = np.arange(layer.units) if layer.kind == "depthwise" else np.zeros(layer.units, np.int64)
+    vector = np.arange(layer.units) if vectors(layer) > 1 else np.zeros(layer.units, np.int64)
     offsets = (vector[:, None] * layer.groups + np.arange(layer.groups)) * layer.activation_bits * layer.words
     heads = layer.alpha.astype(np.int64) | offsets[..., None] << OFFSET_SHIFT  # [O, G, I_max]
     records = np.concatenate([heads[..., None], layer.bits], axis=-1)  # [O, G, I_max, 1 + words]
@@ -178,13 +184,12 @@ def _layer_context(layer: AlqLayer, index: int, frac: int) -> dict:
     tap_table = taps(layer)
     inputs = int(np.prod(layer.in_shape))
     group_words = layer.groups * layer.words
-    vectors = o if layer.kind == "depthwise" else 1
-    pad = vectors if (tap_table == inputs).any() else 0
+    pad = vectors(layer) if (tap_table == inputs).any() else 0
     ctx.update(tables=_alq_tables(layer, frac, tap_table), act_bits=layer.activation_bits, units=o, groups=layer.groups,
                group_size=layer.n, length=layer.length, words=layer.words, relu=int(layer.relu),
-               positions=tap_table.shape[0], vectors=vectors, input_count=inputs, pad_codes=pad,
+               positions=tap_table.shape[0], vectors=vectors(layer), input_count=inputs, pad_codes=pad,
                macs=oh * ow * o * layer.length, codes_bytes=_align(inputs + pad),
-               scratch_bytes=group_words * WORD_BITS + vectors * group_words * layer.activation_bits * WORD_BYTES)
+               scratch_bytes=group_words * WORD_BITS + vectors(layer) * group_words * layer.activation_bits * WORD_BYTES)
     return ctx
 
 
@@ -201,7 +206,7 @@ def render(model: AlqModel, prefix: str = "alq", target: str = "host", source_na
     regions = [_align(max([ly["output_bytes"] for ly in layers[k::2]] + [input_bytes if k else 0])) for k in (0, 1)]
     for ly in layers:
         ly["output_offset"] = regions[0] if ly["index"] % 2 else 0
-        ly["input_offset"] = 0 if ly["index"] % 2 else regions[0]
+        ly["input_offset"] = f"LAYER_{ly['index'] - 1}_OUTPUT_OFFSET" if ly["index"] else "INPUT_OFFSET"
     codes_offset = sum(regions)
     scratch_offset = codes_offset + max(ly["codes_bytes"] for ly in layers)
     scratch_bytes = max(ly["scratch_bytes"] for ly in layers)
