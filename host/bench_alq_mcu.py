@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"model": args.model.name, "board": BOARD, "layers": layers}, indent=2) + "\n")
     for row in layers:
-        print(f"{row['index']:3d} {row['kind']:10s} " + "  ".join(f"{v} {row[f'instructions_{v}']:>10,}" for v in VARIANTS))
+        counts = "  ".join(f"{v} {row[f'instructions_{v}']:>10,}" for v in VARIANTS)
+        print(f"{row['index']:3d} {row['kind']:10s} {counts}")
     return 0
 
 

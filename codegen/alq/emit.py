@@ -183,13 +183,13 @@ def _layer_context(layer: AlqLayer, index: int, frac: int) -> dict:
         return ctx
     tap_table = taps(layer)
     inputs = int(np.prod(layer.in_shape))
-    group_words = layer.groups * layer.words
+    plane_words = layer.groups * layer.words  # of one activation basis
     pad = vectors(layer) if (tap_table == inputs).any() else 0
     ctx.update(tables=_alq_tables(layer, frac, tap_table), act_bits=layer.activation_bits, units=o, groups=layer.groups,
                group_size=layer.n, length=layer.length, words=layer.words, relu=int(layer.relu),
                positions=tap_table.shape[0], vectors=vectors(layer), input_count=inputs, pad_codes=pad,
                macs=oh * ow * o * layer.length, codes_bytes=_align(inputs + pad),
-               scratch_bytes=group_words * WORD_BITS + vectors(layer) * group_words * layer.activation_bits * WORD_BYTES)
+               scratch_bytes=(WORD_BITS + vectors(layer) * layer.activation_bits * WORD_BYTES) * plane_words)
     return ctx
 
 
