@@ -6,8 +6,9 @@ portable one.
 """
 import numpy as np
 import pytest
-from alq.alq_random import digits_shaped_model, random_model
+from alq.alq_random import digits_shaped_model, random_layer, random_model
 
+from codegen.alq.format import AlqModel, validate
 from host import bench_alq_mcu
 from host.bench_alq_mcu import measure_alq_model, run_alq_on_board
 from host.icount import BenchError
@@ -22,6 +23,18 @@ def test_random_model_on_the_emulated_board_equals_the_reference(tmp_path, varia
     assert [layer.op for layer in report.layers] == [
         "ALQ_CONV_2D", "ALQ_DEPTHWISE_CONV_2D", "ALQ_CONV_2D", "ALQ_AVERAGE_POOL_2D", "ALQ_FULLY_CONNECTED"]
     assert all(layer.instructions > 0 for layer in report.layers)
+
+
+def test_dsp_path_with_eight_activation_bases_and_several_word_groups(tmp_path):
+    """What the random model leaves out: I_x = 8 (a 255-threshold search) and groups of two words, the last
+    one partial (the DSP path's word loop)."""
+    rng = np.random.default_rng(5)
+    conv = random_layer(rng, "conv", (5, 5, 2), 6, group="kernel", ix=8, i_max=2)
+    fc = random_layer(rng, "fc", conv.out_shape, 4, group="subchannel", group_size=40, ix=3, relu=False)
+    model = AlqModel((5, 5, 2), 7, [conv, fc])
+    validate(model, "test")
+    assert fc.words == 2 and fc.length % fc.n
+    run_alq_on_board(model, rng.integers(-128, 128, size=model.input_shape).astype(np.int8), tmp_path)
 
 
 def test_digits_shaped_model_instructions_per_layer(tmp_path):
