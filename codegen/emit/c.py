@@ -35,7 +35,7 @@ KERNEL_SOURCES = {
     "tsn_sparse_depthwise_conv_s8": ["tsn_sparse_depthwise_conv_s8", "tsn_nn_gather_patch_s8"],
     "tsn_sparse_fully_connected_s8": ["tsn_sparse_fully_connected_s8"],
 }
-C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "uint16": "uint16_t"}  # anything else is emitted as int32_t
+C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "uint16": "uint16_t", "uint32": "uint32_t"}  # anything else is emitted as int32_t
 HEADERS = ["tsn_nn_types.h", "tsn_nnfunctions.h", "tsn_nnsupportfunctions.h", "tsn_model.h"]
 TARGETS = tuple(TOOLCHAINS)
 

@@ -52,3 +52,18 @@ def random_model(rng: np.random.Generator) -> AlqModel:
     model = AlqModel((6, 6, 3), 7, layers)
     validate(model, "random")
     return model
+
+
+def digits_shaped_model(rng: np.random.Generator, i_max: int = 3, ix: int = 2) -> AlqModel:
+    """The digits model's shape with random weights: conv 3x3 1->8 on 8x8 (kernel-wise groups), depthwise 3x3 /2,
+    pointwise 8->32, average pool 2x2, fully connected 128->10 (sub-channel groups of 32)."""
+    layers = [random_layer(rng, "conv", (8, 8, 1), 8, group="kernel", i_max=i_max, ix=ix)]
+    layers.append(random_layer(rng, "depthwise", layers[-1].out_shape, 0, stride=(2, 2), i_max=i_max, ix=ix))
+    layers.append(random_layer(rng, "conv", layers[-1].out_shape, 32, kernel=(1, 1), padding="VALID", i_max=i_max,
+                               ix=ix))
+    layers.append(AlqLayer("avgpool", layers[-1].out_shape, (2, 2, 32), (2, 2), (2, 2), "VALID"))
+    layers.append(random_layer(rng, "fc", layers[-1].out_shape, 10, group="subchannel", group_size=32, i_max=i_max,
+                               ix=ix, relu=False))
+    model = AlqModel((8, 8, 1), 7, layers)
+    validate(model, "digits-shaped")
+    return model

@@ -19,10 +19,14 @@
  * host checks every layer bit-exactly against the NumPy reference without
  * moving the tensors. Exit status: 0 if every call succeeded, else 1.
  *
+ * Built with -DBENCH_INPUT_STAGED, the app runs the sample the model's entry file staged
+ * (tsn_model_input_staging(), e.g. a real digit) instead of the pseudo-random input.
+ *
  * A DRESS model runs sub-net BENCH_SUBNET (a -D at build time, default 0, the
  * densest); its `bench model` line is followed by `subnet <k> of <K>`.
  */
 #include <stdint.h>
+#include <string.h>
 
 #include "board.h"
 #include "runtime.h"
@@ -31,13 +35,19 @@
 #include "tsn_model.h"
 #include "uart.h"
 
-/* The input is pseudo-random bytes from xorshift32 (Marsaglia 2003, shifts
- * 13/17/5) with this seed, so every run and every host sees the same input. */
-#define INPUT_SEED 0x2545F491UL
-
 #ifndef BENCH_SUBNET
 #define BENCH_SUBNET 0
 #endif
+
+#if defined(BENCH_INPUT_STAGED)
+static void fill_input(int8_t *input, int32_t length)
+{
+    memcpy(input, tsn_model_input_staging(), (size_t)length);
+}
+#else
+/* The input is pseudo-random bytes from xorshift32 (Marsaglia 2003, shifts
+ * 13/17/5) with this seed, so every run and every host sees the same input. */
+#define INPUT_SEED 0x2545F491UL
 
 static uint32_t xorshift32(uint32_t *state)
 {
@@ -56,6 +66,7 @@ static void fill_input(int8_t *input, int32_t length)
         input[i] = (int8_t)(xorshift32(&state) & 0xFFU);
     }
 }
+#endif
 
 static void report_error(const char *what, int32_t index, tsn_nn_status status)
 {
