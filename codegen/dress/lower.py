@@ -108,7 +108,8 @@ def fc_fast_path(nnz: int, row_stride: int) -> dict:
     enters a row of nnz >= SPARSE_UNROLL entries, row_stride apart, as tsn_nn_sparse_fc_fused takes it: the TBB
     index (the steps of the row's first, partial pass; FC_PASS_STEPS for one whole pass, entered past the moves to
     the next pass; 0 for whole passes only), the entry its cursor starts at (the end of that first pass, its
-    entries counted back from there), the entries from there to the same point of the next row, and the passes."""
+    entries counted back from there), the entries from the end of a row's whole steps to that point of the next
+    row, and the passes."""
     steps, rest = divmod(nnz, SPARSE_UNROLL)
     passes = -(-steps // FC_PASS_STEPS)
     one_pass = passes == 1
