@@ -156,7 +156,7 @@ def sparse_layer(graph: ir.Graph, dense: Layer, dl: DressLayer) -> Layer:
         tables = [fused_requant(consts["bias"].reshape(len(dl.nnz), -1)[k], dl.multiplier[k], dl.shift[k],
                                 p.output_offset) if n >= SPARSE_UNROLL else None for k, n in enumerate(dl.nnz)]
         geometry["fused"] = [{**fc_fast_path(n, geometry["row_stride"]), "words": k * s.channels * FUSED_WORDS}
-                             if t is not None else None for k, (n, t) in enumerate(zip(dl.nnz, tables))]
+                             if t is not None else None for k, (n, t) in enumerate(zip(geometry["nnz"], tables))]
         if any(t is not None for t in tables):
             consts["fused"] = np.concatenate([t if t is not None else np.zeros((s.channels, FUSED_WORDS), np.int32)
                                               for t in tables]).ravel()
