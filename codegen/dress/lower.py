@@ -99,6 +99,23 @@ FUSED_RIGHT_SHIFTS = range(1, 24)
 FUSED_WORDS = 5
 #: entries per step of the sparse kernels' unrolled loops (TSN_NN_SPARSE_UNROLL)
 SPARSE_UNROLL = 4
+#: steps per pass of the FC kernel's unrolled row (TSN_NN_SPARSE_FC_STEPS)
+FC_PASS_STEPS = 8
+
+
+def fc_fast_path(nnz: int, row_stride: int) -> dict:
+    """Where the FC kernel's asm loop (one per column width, rows of one pass or several and nnz % SPARSE_UNROLL)
+    enters a row of nnz >= SPARSE_UNROLL entries, row_stride apart, as tsn_nn_sparse_fc_fused takes it: the TBB
+    index (the steps of the row's first, partial pass; FC_PASS_STEPS for one whole pass, entered past the moves to
+    the next pass; 0 for whole passes only), the entry its cursor starts at (the end of that first pass, its
+    entries counted back from there), the entries from the end of a row's whole steps to that point of the next
+    row, and the passes."""
+    steps, rest = divmod(nnz, SPARSE_UNROLL)
+    passes = -(-steps // FC_PASS_STEPS)
+    one_pass = passes == 1
+    entry = FC_PASS_STEPS if one_pass and steps % FC_PASS_STEPS == 0 else steps % FC_PASS_STEPS
+    return {"one_pass": int(one_pass), "rest": rest, "entry": entry, "start": entry * SPARSE_UNROLL,
+            "next_row": row_stride - (steps - entry) * SPARSE_UNROLL, "passes": passes}
 
 
 def fused_requant(bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, output_offset: int) -> np.ndarray | None:
@@ -131,15 +148,16 @@ def sparse_layer(graph: ir.Graph, dense: Layer, dl: DressLayer) -> Layer:
               "multiplier": dl.multiplier.astype(np.int32).ravel(), "shift": dl.shift.astype(np.int32).ravel()}
     geometry = {"channels": s.channels, "rows_per_filter": s.rows // s.channels, "row_length": s.row_length,
                 "row_stride": dl.values.shape[1], "u8": index_bytes(s.row_length) == 1,
-                "nnz": [int(n) for n in dl.nnz], "fused": [False] * len(dl.nnz), "fused_words": FUSED_WORDS}
+                "nnz": [int(n) for n in dl.nnz], "fused": [None] * len(dl.nnz)}
     if isinstance(op, ir.FullyConnected) and (p.act_min, p.act_max) == (INT8_MIN, INT8_MAX) \
             and geometry["rows_per_filter"] == 1:
         # the FC kernel's fast path (one row per filter, a whole step of SPARSE_UNROLL entries, the full int8
-        # range) reads these words instead of deriving them per unit and call
+        # range) reads these words and entry constants instead of deriving them per unit and call
         tables = [fused_requant(consts["bias"].reshape(len(dl.nnz), -1)[k], dl.multiplier[k], dl.shift[k],
                                 p.output_offset) if n >= SPARSE_UNROLL else None for k, n in enumerate(dl.nnz)]
-        geometry["fused"] = [t is not None for t in tables]
-        if any(geometry["fused"]):
+        geometry["fused"] = [{**fc_fast_path(n, geometry["row_stride"]), "words": k * s.channels * FUSED_WORDS}
+                             if t is not None else None for k, (n, t) in enumerate(zip(geometry["nnz"], tables))]
+        if any(t is not None for t in tables):
             consts["fused"] = np.concatenate([t if t is not None else np.zeros((s.channels, FUSED_WORDS), np.int32)
                                               for t in tables]).ravel()
     scratch = 0

@@ -7,7 +7,7 @@ path is checked bit for bit. The cases cover its table shapes: u8 columns in row
 last whole step of 4, nnz = 1, depthwise and fully connected layers, a last partial block of pixels. The
 shared models' fully connected layers have 64 inputs, so a small built graph covers the fully connected kernel's
 u16 columns (300 inputs, rows of several passes of its unrolled loop), a narrower activation range (RELU6) and
-units the fused requantization does not take (multipliers of exactly 2^30).
+units the fused requantization does not take (multipliers of exactly 2^30), another several input rows.
 """
 import dataclasses
 
@@ -95,6 +95,21 @@ def test_dsp_sparse_fully_connected_with_u16_columns_equals_the_reference(tmp_pa
     for k in range(model.subnets):
         report = run_subnet(model, program, k, tmp_path / "gen", tmp_path / f"subnet{k}")  # BenchError on a mismatch
         assert len(report.layers) == len(program.layers)
+
+
+def test_dsp_sparse_fully_connected_of_several_input_rows_equals_the_reference(tmp_path):
+    """3 input rows: the layer calls tsn_sparse_fully_connected_s8, which runs the sub-net's fast path row by row."""
+    b = _Builder("rows_fc", seed=3)
+    x = b.activation("input", (3, 40))
+    w, bias = b.weights("fc0/weights", (12, 40), 40, 0), b.bias("fc0/bias", 12)
+    y = b.activation("fc0", (3, 12))
+    b.ops.append(ir.FullyConnected([x, w, bias], [y]))
+    model = oneshot.one_shot(tflite_writer.write(b.graph(x, y)), (0.5, 0.8), "filter", recalibrate="none",
+                             name="rows_fc")
+    program, _ = write_c(model, tmp_path / "gen", target="cortex-m4", source="rows_fc")
+    assert all(program.layers[0].sparse["fused"])
+    for k in range(model.subnets):
+        run_subnet(model, program, k, tmp_path / "gen", tmp_path / f"subnet{k}")  # BenchError on a mismatch
 
 
 def _depthwise_model() -> bytes:
