@@ -29,33 +29,39 @@ def basis_objective(q: QLayer, bases: np.ndarray, g: np.ndarray, h: np.ndarray) 
     return float((g * d).sum() + 0.5 * (h * d * d).sum())
 
 
-def search_bases(q: QLayer, g: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """Eq. 2.21: every weight's best sign pattern [O, G, I_max, n] given alpha (g, h: [O, G, n])."""
+def search_bases(q: QLayer, target: np.ndarray) -> np.ndarray:
+    """Eq. 2.21: every weight's sign pattern [O, G, I_max, n] whose b^T alpha is nearest ``target`` [O, G, n]."""
     signs = sign_table(q.i_max)
     values = np.einsum("ci,ogi->ogc", signs, q.alpha * q.live)  # Eq. 2.22
-    target = q.grouped() - g / h
     best = np.abs(values[:, :, None, :] - target[..., None]).argmin(axis=-1)  # [O, G, n]
     return np.moveaxis(signs[best], -1, 2)
 
 
-def refit_alpha(q: QLayer, bases: np.ndarray, g: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """Eq. 2.26: alpha = (B'^T H B' + lambda I)^-1 B'^T (H B alpha - g), on each group's live slots."""
+def refit_alpha(q: QLayer, bases: np.ndarray, h: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Eq. 2.26 on each group's live slots: alpha = (B'^T H B' + lambda I)^-1 B'^T (H w - g), written
+    with ``target`` = w - g / H as (B'^T H B' + lambda I)^-1 B'^T H target."""
     live = q.live
     b = bases * live[..., None] * q.groups.mask[:, None, :]
     gram = np.einsum("ogin,ogn,ogjn->ogij", b, h, b) + LAMBDA * np.eye(q.i_max)
     gram += np.eye(q.i_max) * ~live[..., None]  # unused slots: 1 on the diagonal, 0 on the right
-    rhs = np.einsum("ogin,ogn->ogi", b, h * q.grouped() - g)
+    rhs = np.einsum("ogin,ogn->ogi", b, h * target)
     return np.linalg.solve(gram, rhs[..., None])[..., 0] * live
+
+
+def project(q: QLayer, target: np.ndarray, h: np.ndarray) -> None:
+    """The quadratic model's best point near ``target`` [O, G, n] with q's counts: bases by Eq. 2.21,
+    then coordinates by Eq. 2.26."""
+    bases = search_bases(q, target)
+    q.alpha = refit_alpha(q, bases, h, target)
+    q.bases = bases
+    q.canonical()
 
 
 def bases_step(q: QLayer, opt: AmsGrad, grad_w: np.ndarray, lr: float) -> None:
     """One iteration of Algorithm 2.4 on one layer (opt: its weight-domain moments, [O, G, n])."""
     opt.observe(q.groups.to_groups(grad_w))
     g, h = opt.model(lr)
-    bases = search_bases(q, g, h)
-    q.alpha = refit_alpha(q, bases, g, h)
-    q.bases = bases
-    q.canonical()
+    project(q, q.grouped() - g / h, h)
 
 
 def alpha_step(q: QLayer, opt: AmsGrad, grad_w: np.ndarray, lr: float) -> None:

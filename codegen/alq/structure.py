@@ -1,8 +1,10 @@
 """Weight groups of ALQ layers: a training layer's weights as [O, G, n] groups in the format's reduction order.
 
 The structure is chosen once per model (``--group``): ``kernel`` groups a conv's weights
-per input channel's window; layers without a spatial kernel (fc, 1x1 conv) have
-nothing to group that way and take ``channel`` groups (a unit's whole input). A
+per input channel's window; a 1x1 conv has no window and takes ``channel`` groups (a
+unit's whole input), and a fully connected layer takes runs of one 32-bit word (the
+thesis' sub-channel grouping for fc layers and its smallest efficient group on a 32-bit
+MCU): a whole-unit group there would let one pruned coordinate silence a class. A
 depthwise unit's input is one window, so ``kernel`` and ``channel`` coincide there.
 ``subchannel:N`` slices every unit's input into N groups (the thesis' subchannelwise(N)).
 The last group of a unit may be shorter; its padding elements are masked out.
@@ -15,6 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..train.graph import Layer
+from .bits import WORD_BITS
 
 KINDS = {"conv": "conv", "dwconv": "depthwise", "fc": "fc"}  # training kind -> format kind
 DEFAULT_SLICES = 2
@@ -105,4 +108,6 @@ def groups_of(layer: Layer, structure: str, slices: int) -> Groups:
         return Groups(kind, "subchannel", units, length, -(-length // slices))
     if structure == "kernel" and kind == "conv" and window > 1:
         return Groups(kind, "kernel", units, length, window)
+    if structure == "kernel" and kind == "fc" and length > WORD_BITS:
+        return Groups(kind, "subchannel", units, length, WORD_BITS)
     return Groups(kind, "channel", units, length, length)

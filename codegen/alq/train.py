@@ -28,7 +28,7 @@ from .amsgrad import AmsGrad
 from .export import export
 from .format import AlqModel
 from .net import Net, cross_entropy
-from .optimize import alpha_step, bases_step
+from .optimize import alpha_step, bases_step, project
 from .prune import choose, increments, remove
 from .sketch import I_MAX, SIGMA, sketch_layer
 from .state import QLayer, average_bits
@@ -36,6 +36,8 @@ from .structure import groups_of
 
 PRUNE_RATIO = 0.3  # Eq. 2.28: each round keeps 70% of the bits
 LR_FLOOR = 0.1
+PRUNE_WARMUP = 0.25  # of a Pruning Step's iterations
+FINAL_SHARE = 0.5  # of the steps: the last Optimization Step (the thesis trains longest after the last cut)
 INPUT_FRAC = -datasets.INPUT_EXP
 
 
@@ -46,9 +48,9 @@ class Options:
     slices: int = 0
     act_bits: int = 4
     steps: int = 1200  # ALQ mini-batch steps after pre-training
-    pretrain: int = 1500
+    pretrain: int = 3000
     batch: int = 32
-    lr: float = 1e-3
+    lr: float = 1e-2
     pretrain_lr: float = 3e-3
     i_max: int = I_MAX
     sigma: float = SIGMA
@@ -175,23 +177,29 @@ class Quantized:
             self.train_bias(grads)
 
     def prune(self, target_bits: float, steps: int) -> None:
-        """A Pruning Step (Algorithm 2.2): down to ``target_bits`` weight bits in even cuts over ``steps``."""
+        """A Pruning Step (Algorithm 2.2): down to ``target_bits`` weight bits in even cuts over ``steps``,
+        the first PRUNE_WARMUP of them only gathering the moments the criterion reads. After a cut, the
+        layer's remaining bases and coordinates are projected back onto its weights before the cut."""
         order = list(self.layers)
-        opts = {i: AmsGrad(q.alpha.shape) for i, q in self.layers.items()}
+        opts = {i: AmsGrad(q.alpha.shape[:2] + (q.groups.n,)) for i, q in self.layers.items()}
         start = self.bits()
+        warmup = int(steps * PRUNE_WARMUP)
         for s in range(steps):
             grads = self.gradients()
-            scores = []
             for i in order:
-                q = self.layers[i]
-                opts[i].observe(q.alpha_grad(grads[i][0]))
-                scores.append(increments(q, *opts[i].model(self.lr)))
-            goal = start + (target_bits - start) * (s + 1) / steps
+                opts[i].observe(self.layers[i].groups.to_groups(grads[i][0]))
+            if s < warmup:
+                continue
+            models = {i: opts[i].model(self.lr) for i in order}
+            scores = [increments(self.layers[i], *models[i]) for i in order]
+            goal = start + (target_bits - start) * (s + 1 - warmup) / (steps - warmup)
             cuts = choose([self.layers[i] for i in order], scores, self.bits() - goal)
             for i, dead in zip(order, cuts):
-                slots = remove(self.layers[i], dead)
-                for moment in (opts[i].m, opts[i].v, opts[i].v_hat):
-                    moment[:] = np.take_along_axis(moment, slots, axis=-1) * self.layers[i].live
+                if dead.any():
+                    q = self.layers[i]
+                    before = q.grouped()
+                    remove(q, dead)
+                    project(q, before, models[i][1])
 
     def bits(self) -> float:
         return sum(q.bits() for q in self.layers.values())
@@ -219,17 +227,14 @@ def run(t: Trainer, weights: dict, biases: dict, progress=print) -> Quantized:
              f"(weights and {o.act_bits}-bit activations quantized)")
     total = sum(q.groups.units * q.groups.length for q in net.layers.values())
     schedule = [] if o.uniform else rounds(net.bits(), o.avg_bits * total)
-    per_round = o.steps // (len(schedule) + 1)
-    prune_steps = max(per_round // 4, 1)
+    per_round = int(o.steps * (1 - FINAL_SHARE)) // len(schedule) if schedule else 0
+    final = o.steps - per_round * len(schedule)  # the baseline spends every step here
     for r, goal in enumerate(schedule):
-        net.prune(goal, prune_steps)
+        net.prune(goal, per_round // 3)
         progress(f"round {r + 1}/{len(schedule)}: pruned to {net.average_bits():.2f} bits, accuracy {net.accuracy():.3f}")
-        opt_steps = per_round - prune_steps
+        opt_steps = per_round - per_round // 3
         net.optimize(opt_steps * 2 // 3, opt_steps - opt_steps * 2 // 3)
         progress(f"round {r + 1}/{len(schedule)}: optimized, accuracy {net.accuracy():.3f}")
-    final = o.steps - per_round * len(schedule)
-    if o.uniform:  # the pruning steps' share goes to optimization: the same number of steps in all
-        final = o.steps
     net.optimize(final * 2 // 3, final - final * 2 // 3)
     progress(f"final: {net.average_bits():.2f} bits, float accuracy {net.accuracy():.3f}")
     return net
