@@ -50,6 +50,7 @@ class ActQuant:
         _, levels = self.table()
         mids = (levels[1:] + levels[:-1]) / 2
         index = np.searchsorted(mids, x, side="left")  # x on a midpoint goes to the lower level
+        index = np.searchsorted(levels, levels, side="left")[index]  # equal levels: the first, the smaller code
         return levels[index], index
 
     def passes(self, x: np.ndarray) -> np.ndarray:

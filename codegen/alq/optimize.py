@@ -23,12 +23,6 @@ def sign_table(i_max: int) -> np.ndarray:
     return 1.0 - 2.0 * ((np.arange(1 << i_max)[:, None] >> np.arange(i_max)) & 1)
 
 
-def basis_objective(q: QLayer, bases: np.ndarray, g: np.ndarray, h: np.ndarray) -> float:
-    """f^q of Eq. 2.20 for bases ``bases`` with q's coordinates, around q's weights (groups [O, G, n])."""
-    d = (np.einsum("ogi,ogin->ogn", q.alpha * q.live, bases) - q.grouped()) * q.groups.mask
-    return float((g * d).sum() + 0.5 * (h * d * d).sum())
-
-
 def search_bases(q: QLayer, target: np.ndarray) -> np.ndarray:
     """Eq. 2.21: every weight's sign pattern [O, G, I_max, n] whose b^T alpha is nearest ``target`` [O, G, n]."""
     signs = sign_table(q.i_max)

@@ -33,7 +33,8 @@ def increments(q: QLayer, g: np.ndarray, h: np.ndarray) -> np.ndarray:
 
 def choose(layers: list[QLayer], scores: list[np.ndarray], bits: float, top_k: float = TOP_K) -> list[np.ndarray]:
     """Masks [O, G, I_max] of the coordinates to remove so that at least ``bits`` weight bits go
-    (fewer if not enough are live): per layer the top-k% by f / n_g, then the cheapest of those."""
+    (fewer if not enough are live): per layer the top-k% by f / n_g, then the cheapest of those;
+    every live coordinate is a candidate when the top-k% hold too few bits."""
     per_bit, sizes, picks = [], [], []
     for q, f in zip(layers, scores):
         n_g = np.broadcast_to(q.groups.lengths()[None, :, None], f.shape)
@@ -44,6 +45,8 @@ def choose(layers: list[QLayer], scores: list[np.ndarray], bits: float, top_k: f
         per_bit.append(ratio[pick])
         sizes.append(n_g.ravel()[pick])
         picks.append(pick)
+    if top_k < 1 and sum(float(s.sum()) for s in sizes) < bits:
+        return choose(layers, scores, bits, 1.0)
     order = np.argsort(np.concatenate(per_bit), kind="stable")
     freed = np.cumsum(np.concatenate(sizes)[order])
     take = order[: int(np.searchsorted(freed, bits)) + 1] if bits > 0 else order[:0]

@@ -21,7 +21,7 @@ from .. import ir
 from ..errors import InputError
 from ..train import builtin
 from ..train import data as datasets
-from ..train.graph import TrainGraph, build
+from ..train.graph import WEIGHTED, TrainGraph, build
 from . import reference
 from .activations import ActQuant
 from .amsgrad import AmsGrad
@@ -106,6 +106,9 @@ def load(model: str, dataset: str, options: Options) -> Trainer:
         raise UnsupportedError(f"{model}: ALQ trains builtin models only (try builtin:digits-cnn)")
     graph = builtin.load_builtin(model, options.seed)
     tg = build(graph)
+    for layer in tg.layers:  # a structure that does not fit fails before any training
+        if layer.kind in WEIGHTED:
+            groups_of(layer, options.structure, options.slices)
     return Trainer(graph, tg, datasets.load(dataset, tg.input_shape, tg.classes), options)
 
 
@@ -230,7 +233,7 @@ def run(t: Trainer, weights: dict, biases: dict, progress=print) -> Quantized:
     per_round = int(o.steps * (1 - FINAL_SHARE)) // len(schedule) if schedule else 0
     final = o.steps - per_round * len(schedule)  # the baseline spends every step here
     for r, goal in enumerate(schedule):
-        net.prune(goal, per_round // 3)
+        net.prune(goal, max(per_round // 3, 1))
         progress(f"round {r + 1}/{len(schedule)}: pruned to {net.average_bits():.2f} bits, accuracy {net.accuracy():.3f}")
         opt_steps = per_round - per_round // 3
         net.optimize(opt_steps * 2 // 3, opt_steps - opt_steps * 2 // 3)
