@@ -28,6 +28,11 @@ class QLayer:
         return self.alpha.shape[-1]
 
     @property
+    def group_shape(self) -> tuple[int, int, int]:
+        """[O, G, n]: the weights as groups."""
+        return self.alpha.shape[:2] + (self.groups.n,)
+
+    @property
     def live(self) -> np.ndarray:
         """[O, G, I_max]: the slots below each group's count."""
         return np.arange(self.i_max) < self.counts[..., None]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import ir
-from ..errors import InputError
+from ..errors import InputError, UnsupportedError
 from ..train import builtin
 from ..train import data as datasets
 from ..train.graph import WEIGHTED, TrainGraph, build
@@ -64,8 +64,10 @@ class Options:
             raise InputError(f"a uniform bit-width is a whole number of bases, not {self.avg_bits:g}")
         if not 1 <= self.act_bits <= I_MAX:
             raise InputError(f"--act-bits {self.act_bits}: must be 1..{I_MAX}")
-        if self.steps < 1 or self.pretrain < 0:
+        if self.steps < 1:
             raise InputError(f"--steps {self.steps}: must be at least 1")
+        if self.pretrain < 0:
+            raise InputError(f"--pretrain-steps {self.pretrain}: must be at least 0")
 
 
 @dataclass
@@ -101,8 +103,6 @@ class Trainer:
 
 def load(model: str, dataset: str, options: Options) -> Trainer:
     if not builtin.is_builtin(model):
-        from ..errors import UnsupportedError
-
         raise UnsupportedError(f"{model}: ALQ trains builtin models only (try builtin:digits-cnn)")
     graph = builtin.load_builtin(model, options.seed)
     tg = build(graph)
@@ -165,18 +165,17 @@ class Quantized:
             self.layers[i].bias = self.layers[i].bias + self.bias_opt[i].step(self.lr)
 
     def optimize(self, bases_steps: int, alpha_steps: int) -> None:
-        """An Optimization Step: Algorithm 2.4, then 2.3, each with fresh moments."""
-        opts = {i: AmsGrad(q.alpha.shape[:2] + (q.groups.n,)) for i, q in self.layers.items()}
-        for _ in range(bases_steps):
+        """An Optimization Step: Algorithm 2.4 (bases, moments of dl/dw), then 2.3 (coordinates, moments
+        of dl/dalpha), each with fresh moments."""
+        self._phase(bases_steps, lambda q: q.group_shape, bases_step)
+        self._phase(alpha_steps, lambda q: q.alpha.shape, alpha_step)
+
+    def _phase(self, steps: int, shape, update) -> None:
+        opts = {i: AmsGrad(shape(q)) for i, q in self.layers.items()}
+        for _ in range(steps):
             grads = self.gradients()
             for i, (dw, _) in grads.items():
-                bases_step(self.layers[i], opts[i], dw, self.lr)
-            self.train_bias(grads)
-        opts = {i: AmsGrad(q.alpha.shape) for i, q in self.layers.items()}
-        for _ in range(alpha_steps):
-            grads = self.gradients()
-            for i, (dw, _) in grads.items():
-                alpha_step(self.layers[i], opts[i], dw, self.lr)
+                update(self.layers[i], opts[i], dw, self.lr)
             self.train_bias(grads)
 
     def prune(self, target_bits: float, steps: int) -> None:
@@ -184,7 +183,7 @@ class Quantized:
         the first PRUNE_WARMUP of them only gathering the moments the criterion reads. After a cut, the
         layer's remaining bases and coordinates are projected back onto its weights before the cut."""
         order = list(self.layers)
-        opts = {i: AmsGrad(q.alpha.shape[:2] + (q.groups.n,)) for i, q in self.layers.items()}
+        opts = {i: AmsGrad(q.group_shape) for i, q in self.layers.items()}
         start = self.bits()
         warmup = int(steps * PRUNE_WARMUP)
         for s in range(steps):
