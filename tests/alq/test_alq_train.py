@@ -141,3 +141,10 @@ def test_digits_export_round_trips_and_the_integer_model_agrees(tmp_path):
     # float and integer round alpha, gamma and the bias apart, so a few samples may differ: measured 98-100%
     assert result.agreement >= 0.95
     assert abs(result.int_accuracy - result.float_accuracy) <= 0.03
+    for layer in back.layers:
+        if not layer.alq:
+            continue
+        # each fraction is the largest that fits: one more bit overflows its field or the accumulator
+        acc_full = 2 * int(alq_format.accumulator_bound(layer).max()) + layer.units >= 1 << 31
+        assert acc_full or 2 * int(layer.alpha.max()) > 0xFFFF
+        assert acc_full or 2 * int(layer.gamma.max()) > 0xFFFF or 2 * abs(layer.x_ref) > 0x7FFF
