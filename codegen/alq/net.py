@@ -23,7 +23,6 @@ class Net:
         for layer in tg.layers:
             if layer.kind not in KINDS:
                 raise AssertionError(f"{layer.where}: not an ALQ layer kind")
-        self.tg = tg
         self.layers = tg.layers
         self.geo = {l.index: Patches(l.in_shapes[0], l.out_shape, l.window) for l in tg.layers if l.window}
         self.weighted = [l.index for l in tg.layers if l.kind in WEIGHTED]
