@@ -169,6 +169,42 @@ def dress(model, out_path, sparsity, row, dataset, gamma, steps, seed, json_path
                f"generate C with `tinysyn gen {out_path} -o DIR`")
 
 
+@main.command()
+@model_argument
+@click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False), help="The ALQ model file.")
+@click.option("--avg-bits", type=float, required=True, help="Average weight bit-width to reach (0 < B <= 8).")
+@click.option("--dataset", type=click.Choice(["digits"]), default="digits", show_default=True)
+@click.option("--group", default="kernel", show_default=True,
+              help="Weight groups: kernel, channel or subchannel[:N] (codegen/alq/ALQ.md).")
+@click.option("--act-bits", type=int, default=None, help="Activation bases I_x [default: 4].")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="ALQ training steps [default: 1200].")
+@click.option("--pretrain-steps", type=click.IntRange(min=0), default=None,
+              help="Float pre-training steps before sketching [default: 3000].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the initial weights and the batches.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the accuracies and bit-widths here.")
+@_fail_cleanly
+def alq(model, out_path, avg_bits, dataset, group, act_bits, steps, pretrain_steps, seed, json_path):
+    """Adaptive loss-aware quantization of MODEL (builtin:digits-cnn) into a multi-bit ALQ file
+    (codegen/alq/FORMAT.md): pre-training, sketching, pruning in the alpha domain, optimization."""
+    from dataclasses import replace
+
+    from codegen.alq import format as alq_format
+    from codegen.alq import train as alq_train
+    from codegen.alq.structure import parse_group
+
+    structure, slices = parse_group(group)
+    given = {"avg_bits": avg_bits, "act_bits": act_bits, "steps": steps, "pretrain": pretrain_steps}
+    options = replace(alq_train.Options(structure=structure, slices=slices, seed=seed),
+                      **{k: v for k, v in given.items() if v is not None})
+    result = alq_train.alq(model, dataset, options, progress=lambda line: click.echo(line, err=True))
+    alq_format.write(out_path, result.model)
+    if json_path:
+        write_atomically(Path(json_path), json.dumps({"model": model, **result.summary()}, indent=1).encode())
+    click.echo(f"wrote {out_path}: {result.avg_bits:.3f} average weight bits, {result.act_bits}-bit activations; "
+               f"integer test accuracy {100 * result.int_accuracy:.1f}% (float {100 * result.float_accuracy:.1f}%)")
+
+
 def _train_dress(model, sparsities, row, dataset, gamma, steps, seed, quiet):
     """DRESS training of a builtin with a progress bar; the int8 DRESS model and its per-sub-net report."""
     from dataclasses import replace
