@@ -7,6 +7,7 @@ import pytest
 from codegen.alq import format as alq_format
 from codegen.alq import reference
 from codegen.alq.activations import ActQuant
+from codegen.alq.export import COEF_BITS
 from codegen.alq.format import AlqLayer
 from codegen.alq.net import Net
 from codegen.alq.optimize import project, search_bases
@@ -138,13 +139,17 @@ def test_digits_export_round_trips_and_the_integer_model_agrees(tmp_path):
     assert alq_format.to_bytes(back) == alq_format.to_bytes(result.model)
     assert [layer.kind for layer in back.layers] == ["conv", "depthwise", "conv", "avgpool", "fc"]
     assert result.avg_bits <= 2.0
-    # float and integer round alpha, gamma and the bias apart, so a few samples may differ: measured 98-100%
-    assert result.agreement >= 0.95
+    # float and integer round alpha, gamma and the bias apart (alpha * gamma in 16 bits), so samples near
+    # a tie may differ: this short run measured 91%, the default `tinysyn alq --avg-bits 2` 97.5%
+    assert result.agreement >= 0.88
     assert abs(result.int_accuracy - result.float_accuracy) <= 0.03
     for layer in back.layers:
         if not layer.alq:
             continue
-        # each fraction is the largest that fits: one more bit overflows its field or the accumulator
+        # each fraction is the largest that fits: one more bit overflows its field, the accumulator or
+        # the accelerator's coefficient alpha * gamma
         acc_full = 2 * int(alq_format.accumulator_bound(layer).max()) + layer.units >= 1 << 31
-        assert acc_full or 2 * int(layer.alpha.max()) > 0xFFFF
-        assert acc_full or 2 * int(layer.gamma.max()) > 0xFFFF or 2 * abs(layer.x_ref) > 0x7FFF
+        coef_full = 2 * int(layer.alpha.max()) * int(layer.gamma.max()) >= 1 << COEF_BITS
+        assert acc_full or coef_full or 2 * int(layer.alpha.max()) > 0xFFFF
+        assert acc_full or coef_full or 2 * int(layer.gamma.max()) > 0xFFFF or 2 * abs(layer.x_ref) > 0x7FFF
+        assert int(layer.alpha.max()) * int(layer.gamma.max()) < 1 << COEF_BITS
