@@ -96,7 +96,7 @@ FUSED_RIGHT_SHIFTS = range(1, 24)
 
 
 #: words per unit of the FC kernel's generated table (TSN_NN_SPARSE_FUSED_WORDS): the next unit's folded bias,
-#: then this unit's multiplier, rounding word and shift (the first unit's bias leads the table)
+#: then this unit's multiplier, rounding word and shift (the first unit's bias is tsn_nn_sparse_fc_fused.bias)
 FUSED_WORDS = 4
 #: the FC kernel's requantization doubles the accumulator (SMMLAR), so it takes magnitudes below this
 FUSED_ACC_BOUND = 1 << 30
@@ -123,9 +123,9 @@ def fc_fast_path(nnz: int, row_stride: int) -> dict:
 
 def fused_requant(bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, output_offset: int,
                   magnitude: np.ndarray) -> np.ndarray | None:
-    """[1 + C * FUSED_WORDS] int32: the FC kernel's unit words (the first unit's folded bias, then per channel the
-    next one's, its multiplier m, rounding word h and right shift rs; 0 for the bias past the last), or None when
-    some channel does not take that form. magnitude: per channel the sum of |value| of its kept entries.
+    """[C, FUSED_WORDS] int32: the FC kernel's unit words (per channel the next one's folded bias, 0 past the last,
+    its multiplier m, rounding word h and right shift rs), or None when some channel does not take that form.
+    magnitude: per channel the sum of |value| of its kept entries.
 
     The kernel computes (SMMLAR(2 acc, m, h + (2 acc >> 31)) >> rs) where the reference rounds twice
     (tsn_nn_requantize_s8: r = (acc m + 2^30) >> 31 to nearest, then r / 2^rs ties away from zero, + the output
@@ -141,8 +141,7 @@ def fused_requant(bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, o
         return None
     h = (output_offset << rs) + (1 << (rs - 1))
     next_bias = np.append(bias[1:], 0).astype(np.int64)
-    words = np.stack([next_bias, multiplier.astype(np.int64), h, rs], axis=1).ravel()
-    return np.concatenate([[bias[0]], words]).astype(np.int32)
+    return np.stack([next_bias, multiplier.astype(np.int64), h, rs], axis=1).astype(np.int32)
 
 
 def kernel_columns(dl: DressLayer) -> np.ndarray:
@@ -168,15 +167,15 @@ def sparse_layer(graph: ir.Graph, dense: Layer, dl: DressLayer) -> Layer:
         # the FC kernel's fast path (one row per filter, a whole step of SPARSE_UNROLL entries, the full int8
         # range) reads these words and entry constants instead of deriving them per unit and call
         magnitudes = [np.abs(dl.values[:, :n].astype(np.int64)).sum(axis=1) for n in dl.nnz]
-        tables = [fused_requant(consts["bias"].reshape(len(dl.nnz), -1)[k], dl.multiplier[k], dl.shift[k],
-                                p.output_offset, magnitudes[k]) if n >= SPARSE_UNROLL else None
-                  for k, n in enumerate(dl.nnz)]
-        table_words = 1 + s.channels * FUSED_WORDS
-        geometry["fused"] = [{**fc_fast_path(n, geometry["row_stride"]), "words": k * table_words}
+        biases = consts["bias"].reshape(len(dl.nnz), -1)
+        tables = [fused_requant(biases[k], dl.multiplier[k], dl.shift[k], p.output_offset, magnitudes[k])
+                  if n >= SPARSE_UNROLL else None for k, n in enumerate(dl.nnz)]
+        geometry["fused"] = [{**fc_fast_path(n, geometry["row_stride"]), "words": k * s.channels * FUSED_WORDS,
+                              "bias": int(biases[k][0])}
                              if t is not None else None for k, (n, t) in enumerate(zip(geometry["nnz"], tables))]
         if any(t is not None for t in tables):
-            consts["fused"] = np.concatenate([t if t is not None else np.zeros(table_words, np.int32)
-                                              for t in tables])
+            consts["fused"] = np.concatenate([t if t is not None else np.zeros((s.channels, FUSED_WORDS), np.int32)
+                                              for t in tables]).ravel()
     scratch = 0
     if isinstance(op, ir.Convolution):
         w = graph.tensor(op.inputs[1]).shape

@@ -113,8 +113,8 @@ def test_fc_fast_path_requantization_equals_the_reference_to_its_bound():
     multiplier = rng.integers(Q31_HALF + 1, 2**31, rs.size)
     bias = rng.integers(-1000, 1000, rs.size)
     words = fused_requant(bias, multiplier, -rs, -7, np.zeros(rs.size, np.int64))
-    assert words[0] == bias[0] and np.array_equal(words[1::FUSED_WORDS], np.append(bias[1:], 0))
-    m, h, shift = (words[k::FUSED_WORDS].astype(np.int64)[:, None] for k in (2, 3, 4))
+    assert words.shape == (rs.size, FUSED_WORDS) and np.array_equal(words[:, 0], np.append(bias[1:], 0))
+    m, h, shift = (words[:, k].astype(np.int64)[:, None] for k in (1, 2, 3))
     bound = FUSED_ACC_BOUND - 1
     acc = np.concatenate([np.arange(-5000, 5000), rng.integers(-bound, bound, 20000), [-bound, bound]])[None, :]
     # SMMLAR(2 acc, m, h - [acc < 0]) >> rs, as the kernel's asm and C compute it
