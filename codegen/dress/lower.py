@@ -95,8 +95,9 @@ Q31_HALF = 1 << 30
 FUSED_RIGHT_SHIFTS = range(1, 24)
 
 
-#: words per unit of the FC kernel's generated table (TSN_NN_SPARSE_FUSED_WORDS): the next unit's folded bias,
-#: then this unit's multiplier, rounding word and shift (the first unit's bias is tsn_nn_sparse_fc_fused.bias)
+#: integer words of a unit of the FC kernel's generated table (tsn_nn_sparse_fc_unit, before its row pointers):
+#: the next unit's folded bias, then this unit's multiplier, rounding word and shift (the first unit's bias is
+#: tsn_nn_sparse_fc_fused.bias)
 FUSED_WORDS = 4
 #: the FC kernel's requantization doubles the accumulator (SMMLAR), so it takes magnitudes below this
 FUSED_ACC_BOUND = 1 << 30
@@ -106,19 +107,18 @@ SPARSE_UNROLL = 4
 FC_PASS_STEPS = 8
 
 
-def fc_fast_path(nnz: int, row_stride: int) -> dict:
+def fc_fast_path(nnz: int) -> dict:
     """Where the FC kernel's asm loop (one per column width, rows of one pass or several and nnz % SPARSE_UNROLL)
-    enters a row of nnz >= SPARSE_UNROLL entries, row_stride apart, as tsn_nn_sparse_fc_fused takes it: the TBB
-    index (the steps of the row's first, partial pass; FC_PASS_STEPS for one whole pass, entered past the moves to
-    the next pass; 0 for whole passes only), the entry its cursor starts at (the end of that first pass, its
-    entries counted back from there), the entries from the end of a row's whole steps to that point of the next
-    row, and the passes."""
+    enters a row of nnz >= SPARSE_UNROLL entries, as tsn_nn_sparse_fc_fused takes it: the TBB index (the steps of
+    the row's first, partial pass; FC_PASS_STEPS for one whole pass, entered past the moves to the next pass; 0 for
+    whole passes only), the entry its cursor starts at in every row (the end of that first pass, its entries
+    counted back from there) and the passes."""
     steps, rest = divmod(nnz, SPARSE_UNROLL)
     passes = -(-steps // FC_PASS_STEPS)
     one_pass = passes == 1
     entry = FC_PASS_STEPS if one_pass and steps % FC_PASS_STEPS == 0 else steps % FC_PASS_STEPS
     return {"one_pass": int(one_pass), "rest": rest, "entry": entry, "start": entry * SPARSE_UNROLL,
-            "next_row": row_stride - (steps - entry) * SPARSE_UNROLL, "passes": passes}
+            "passes": passes}
 
 
 def fused_requant(bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, output_offset: int,
@@ -142,6 +142,16 @@ def fused_requant(bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, o
     h = (output_offset << rs) + (1 << (rs - 1))
     next_bias = np.append(bias[1:], 0).astype(np.int64)
     return np.stack([next_bias, multiplier.astype(np.int64), h, rs], axis=1).astype(np.int32)
+
+
+def fc_units(path: dict, words: np.ndarray, bias: int, row_stride: int) -> dict:
+    """A sub-net's fast path for the model template: path (fc_fast_path), the first unit's bias and per unit its
+    words and the entry the loop starts the next unit's row at (the first row's past the last: a valid address
+    nothing reads)."""
+    units = len(words)
+    return {**path, "bias": bias,
+            "units": [{"words": [int(w) for w in row], "next": (u + 1) % units * row_stride + path["start"]}
+                      for u, row in enumerate(words)]}
 
 
 def kernel_columns(dl: DressLayer) -> np.ndarray:
@@ -170,12 +180,8 @@ def sparse_layer(graph: ir.Graph, dense: Layer, dl: DressLayer) -> Layer:
         biases = consts["bias"].reshape(len(dl.nnz), -1)
         tables = [fused_requant(biases[k], dl.multiplier[k], dl.shift[k], p.output_offset, magnitudes[k])
                   if n >= SPARSE_UNROLL else None for k, n in enumerate(dl.nnz)]
-        geometry["fused"] = [{**fc_fast_path(n, geometry["row_stride"]), "words": k * s.channels * FUSED_WORDS,
-                              "bias": int(biases[k][0])}
+        geometry["fused"] = [fc_units(fc_fast_path(n), t, int(biases[k][0]), geometry["row_stride"])
                              if t is not None else None for k, (n, t) in enumerate(zip(geometry["nnz"], tables))]
-        if any(t is not None for t in tables):
-            consts["fused"] = np.concatenate([t if t is not None else np.zeros((s.channels, FUSED_WORDS), np.int32)
-                                              for t in tables]).ravel()
     scratch = 0
     if isinstance(op, ir.Convolution):
         w = graph.tensor(op.inputs[1]).shape
