@@ -105,6 +105,8 @@ FUSED_ACC_BOUND = 1 << 30
 SPARSE_UNROLL = 4
 #: steps per pass of the FC kernel's unrolled row (TSN_NN_SPARSE_FC_STEPS)
 FC_PASS_STEPS = 8
+#: the TBB index that leaves the FC kernel's asm loop (TSN_NN_SPARSE_FC_EXIT)
+FC_EXIT = FC_PASS_STEPS + 1
 
 
 def fc_fast_path(nnz: int) -> dict:
@@ -145,13 +147,13 @@ def fused_requant(bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, o
 
 
 def fc_units(path: dict, words: np.ndarray, bias: int, row_stride: int) -> dict:
-    """A sub-net's fast path for the model template: path (fc_fast_path), the first unit's bias and per unit its
-    words and the entry the loop starts the next unit's row at (the first row's past the last: a valid address
-    nothing reads)."""
+    """A sub-net's fast path for the model template: path (fc_fast_path), the first unit's bias and per unit the
+    TBB index the loop enters the next unit's row at (FC_EXIT past the last), its words and where in the next row
+    that is (the first row past the last: a valid address nothing reads)."""
     units = len(words)
     return {**path, "bias": bias,
-            "units": [{"words": [int(w) for w in row], "next": (u + 1) % units * row_stride + path["start"]}
-                      for u, row in enumerate(words)]}
+            "units": [{"entry": path["entry"] if u + 1 < units else FC_EXIT, "words": [int(w) for w in row],
+                       "next": (u + 1) % units * row_stride + path["start"]} for u, row in enumerate(words)]}
 
 
 def kernel_columns(dl: DressLayer) -> np.ndarray:
