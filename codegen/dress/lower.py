@@ -95,40 +95,65 @@ Q31_HALF = 1 << 30
 FUSED_RIGHT_SHIFTS = range(1, 24)
 
 
-#: words per unit of the FC kernel's generated table (TSN_NN_SPARSE_FUSED_WORDS)
-FUSED_WORDS = 5
+#: integer words of a unit of the FC kernel's generated table (tsn_nn_sparse_fc_unit, before its row pointers):
+#: the next unit's folded bias, then this unit's multiplier, rounding word and shift (the first unit's bias is
+#: tsn_nn_sparse_fc_fused.bias)
+FUSED_WORDS = 4
+#: the FC kernel's requantization doubles the accumulator (SMMLAR), so it takes magnitudes below this
+FUSED_ACC_BOUND = 1 << 30
 #: entries per step of the sparse kernels' unrolled loops (TSN_NN_SPARSE_UNROLL)
 SPARSE_UNROLL = 4
 #: steps per pass of the FC kernel's unrolled row (TSN_NN_SPARSE_FC_STEPS)
 FC_PASS_STEPS = 8
+#: the TBB index that leaves the FC kernel's asm loop (TSN_NN_SPARSE_FC_EXIT)
+FC_EXIT = FC_PASS_STEPS + 1
 
 
-def fc_fast_path(nnz: int, row_stride: int) -> dict:
+def fc_fast_path(nnz: int) -> dict:
     """Where the FC kernel's asm loop (one per column width, rows of one pass or several and nnz % SPARSE_UNROLL)
-    enters a row of nnz >= SPARSE_UNROLL entries, row_stride apart, as tsn_nn_sparse_fc_fused takes it: the TBB
-    index (the steps of the row's first, partial pass; FC_PASS_STEPS for one whole pass, entered past the moves to
-    the next pass; 0 for whole passes only), the entry its cursor starts at (the end of that first pass, its
-    entries counted back from there), the entries from the end of a row's whole steps to that point of the next
-    row, and the passes."""
+    enters a row of nnz >= SPARSE_UNROLL entries, as tsn_nn_sparse_fc_fused takes it: the TBB index (the steps of
+    the row's first, partial pass; FC_PASS_STEPS for one whole pass, entered past the moves to the next pass; 0 for
+    whole passes only), the entry its cursor starts at in every row (the end of that first pass, its entries
+    counted back from there) and the passes."""
     steps, rest = divmod(nnz, SPARSE_UNROLL)
     passes = -(-steps // FC_PASS_STEPS)
     one_pass = passes == 1
     entry = FC_PASS_STEPS if one_pass and steps % FC_PASS_STEPS == 0 else steps % FC_PASS_STEPS
     return {"one_pass": int(one_pass), "rest": rest, "entry": entry, "start": entry * SPARSE_UNROLL,
-            "next_row": row_stride - (steps - entry) * SPARSE_UNROLL, "passes": passes}
+            "passes": passes}
 
 
-def fused_requant(bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, output_offset: int) -> np.ndarray | None:
-    """[C, FUSED_WORDS] int32: per channel the folded bias, then the words tsn_nn_channel_requant_make computes for
-    the fused requantization (multiplier, bias_lo, bias_hi, high_shift), or None when some channel does not take
-    that form."""
+def fused_requant(bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, output_offset: int,
+                  magnitude: np.ndarray) -> np.ndarray | None:
+    """[C, FUSED_WORDS] int32: the FC kernel's unit words (per channel the next one's folded bias, 0 past the last,
+    its multiplier m, rounding word h and right shift rs), or None when some channel does not take that form.
+    magnitude: per channel the sum of |value| of its kept entries.
+
+    The kernel computes (SMMLAR(2 acc, m, h + (2 acc >> 31)) >> rs) where the reference rounds twice
+    (tsn_nn_requantize_s8: r = (acc m + 2^30) >> 31 to nearest, then r / 2^rs ties away from zero, + the output
+    offset). For m > 2^30, r < 0 exactly when acc < 0, so the reference is
+    floor((acc m + 2^30 + 2^(30 + rs) - [acc < 0] 2^31) / 2^(31 + rs)) + offset; doubled, that is
+    floor((2 acc m + 2^31 + (h - [acc < 0]) 2^32) / 2^(32 + rs)) with h = offset 2^rs + 2^(rs - 1): SMMLAR's
+    rounding constant is the 2^31 and its accumulate word h - [acc < 0]. Exact while 2 acc fits int32: the folded
+    bias plus 128 times the magnitude stays below FUSED_ACC_BOUND."""
     rs = -shift.astype(np.int64)
-    if np.any(multiplier <= Q31_HALF) or np.any(rs < FUSED_RIGHT_SHIFTS.start) or np.any(rs >= FUSED_RIGHT_SHIFTS.stop):
+    reach = np.abs(bias.astype(np.int64)) + 128 * magnitude.astype(np.int64)
+    if np.any(multiplier <= Q31_HALF) or np.any(rs < FUSED_RIGHT_SHIFTS.start) \
+            or np.any(rs >= FUSED_RIGHT_SHIFTS.stop) or np.any(reach >= FUSED_ACC_BOUND):
         return None
-    bias_lo = np.where(rs == 1, 0xC0000000, 0x40000000)
-    bias_hi = ((output_offset << (rs - 1)) + np.where(rs == 1, 0, 1 << np.maximum(rs - 2, 0))) & 0xFFFFFFFF
-    words = np.stack([bias.astype(np.int64), multiplier.astype(np.int64), bias_lo, bias_hi, rs - 1], axis=1)
-    return (words & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+    h = (output_offset << rs) + (1 << (rs - 1))
+    next_bias = np.append(bias[1:], 0).astype(np.int64)
+    return np.stack([next_bias, multiplier.astype(np.int64), h, rs], axis=1).astype(np.int32)
+
+
+def fc_units(path: dict, words: np.ndarray, bias: int, row_stride: int) -> dict:
+    """A sub-net's fast path for the model template: path (fc_fast_path), the first unit's bias and per unit the
+    TBB index the loop enters the next unit's row at (FC_EXIT past the last), its words and where in the next row
+    that is (the first row past the last: a valid address nothing reads)."""
+    units = len(words)
+    return {**path, "bias": bias,
+            "units": [{"entry": path["entry"] if u + 1 < units else FC_EXIT, "words": [int(w) for w in row],
+                       "next": (u + 1) % units * row_stride + path["start"]} for u, row in enumerate(words)]}
 
 
 def kernel_columns(dl: DressLayer) -> np.ndarray:
@@ -153,13 +178,12 @@ def sparse_layer(graph: ir.Graph, dense: Layer, dl: DressLayer) -> Layer:
             and geometry["rows_per_filter"] == 1:
         # the FC kernel's fast path (one row per filter, a whole step of SPARSE_UNROLL entries, the full int8
         # range) reads these words and entry constants instead of deriving them per unit and call
-        tables = [fused_requant(consts["bias"].reshape(len(dl.nnz), -1)[k], dl.multiplier[k], dl.shift[k],
-                                p.output_offset) if n >= SPARSE_UNROLL else None for k, n in enumerate(dl.nnz)]
-        geometry["fused"] = [{**fc_fast_path(n, geometry["row_stride"]), "words": k * s.channels * FUSED_WORDS}
+        magnitudes = [np.abs(dl.values[:, :n].astype(np.int64)).sum(axis=1) for n in dl.nnz]
+        biases = consts["bias"].reshape(len(dl.nnz), -1)
+        tables = [fused_requant(biases[k], dl.multiplier[k], dl.shift[k], p.output_offset, magnitudes[k])
+                  if n >= SPARSE_UNROLL else None for k, n in enumerate(dl.nnz)]
+        geometry["fused"] = [fc_units(fc_fast_path(n), t, int(biases[k][0]), geometry["row_stride"])
                              if t is not None else None for k, (n, t) in enumerate(zip(geometry["nnz"], tables))]
-        if any(t is not None for t in tables):
-            consts["fused"] = np.concatenate([t if t is not None else np.zeros((s.channels, FUSED_WORDS), np.int32)
-                                              for t in tables]).ravel()
     scratch = 0
     if isinstance(op, ir.Convolution):
         w = graph.tensor(op.inputs[1]).shape

@@ -9,9 +9,19 @@ from conftest import model_path
 
 from codegen.build import build_cortex_m4
 from codegen.dress import oneshot, reference
-from codegen.dress.lower import compile_dress, sparse_table_bytes, write_c
+from codegen.dress.lower import (
+    FUSED_ACC_BOUND,
+    FUSED_RIGHT_SHIFTS,
+    FUSED_WORDS,
+    Q31_HALF,
+    compile_dress,
+    fused_requant,
+    sparse_table_bytes,
+    write_c,
+)
 from codegen.errors import UnsupportedError
 from codegen.hostrun import HostModel, run_sanitized
+from codegen.ref import fixedpoint
 
 SPARSITIES = (0.5, 0.75, 0.9)
 N_INPUTS = 3
@@ -93,3 +103,27 @@ def test_folded_bias_overflow_is_refused():
     model.layers[0].values[0, 0] = 127
     with pytest.raises(UnsupportedError, match="folded bias overflows"):
         compile_dress(model)
+
+
+def test_fc_fast_path_requantization_equals_the_reference_to_its_bound():
+    """The FC fast path's SMMLAR words (fused_requant) against the reference's double rounding, at accumulators
+    next to every rounding step of small shifts, random ones and both ends of the bound."""
+    rng = np.random.default_rng(5)
+    rs = np.arange(FUSED_RIGHT_SHIFTS.start, FUSED_RIGHT_SHIFTS.stop)
+    multiplier = rng.integers(Q31_HALF + 1, 2**31, rs.size)
+    bias = rng.integers(-1000, 1000, rs.size)
+    words = fused_requant(bias, multiplier, -rs, -7, np.zeros(rs.size, np.int64))
+    assert words.shape == (rs.size, FUSED_WORDS) and np.array_equal(words[:, 0], np.append(bias[1:], 0))
+    m, h, shift = (words[:, k].astype(np.int64)[:, None] for k in (1, 2, 3))
+    bound = FUSED_ACC_BOUND - 1
+    acc = np.concatenate([np.arange(-5000, 5000), rng.integers(-bound, bound, 20000), [-bound, bound]])[None, :]
+    # SMMLAR(2 acc, m, h - [acc < 0]) >> rs, as the kernel's asm and C compute it
+    kernel = ((2 * acc * m + (h - (acc < 0)) * 2**32 + 2**31) >> 32) >> shift
+    reference = fixedpoint.multiply_by_quantized_multiplier(acc, multiplier[:, None], -rs[:, None]) - 7
+    assert np.array_equal(kernel, reference)
+
+
+def test_fc_fast_path_refuses_accumulators_past_its_bound():
+    magnitude = np.array([FUSED_ACC_BOUND // 128])
+    assert fused_requant(np.array([0]), np.array([Q31_HALF + 1]), np.array([-5]), 0, magnitude) is None
+    assert fused_requant(np.array([0]), np.array([Q31_HALF + 1]), np.array([-5]), 0, magnitude - 1) is not None
