@@ -28,7 +28,8 @@ def board_pins(platform: Platform) -> list[str]:
     clock = platform.resources[(platform.default_clk, 0)]
     names = list(walk(clock.ios)) + [n for r in platform.resources.values() for n in walk(r.ios)]
     names += [n for c in platform.connectors.values() for n in c.mapping.values()]
-    return list(dict.fromkeys(n for n in names if ":" not in n and n != "-"))  # connector references are listed via the connector
+    # "conn_0:1" names a connector's pin, which the connector's own mapping lists
+    return list(dict.fromkeys(n for n in names if ":" not in n and n != "-"))
 
 
 def port_bits(ports: dict) -> list[str]:

@@ -46,7 +46,7 @@ class XnorPopcountLanes(wiring.Component):
         if width % IO_BITS:
             raise ValueError(f"width {width} is not a multiple of {IO_BITS}")
         self.lanes, self.width = lanes, width
-        self.acc_bits = width.bit_length() + 8  # 256 cycles of full counts before wrapping: enough to keep the adders real
+        self.acc_bits = width.bit_length() + 8  # 256 full counts before wrapping, like a real dot product
         super().__init__({"din": In(IO_BITS), "load": In(1), "dout": Out(IO_BITS)})
 
     def elaborate(self, platform):

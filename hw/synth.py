@@ -7,7 +7,6 @@ nextpnr (the top's ports on a board's pins, ``--freq`` the target, ``--report``)
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from hw.pins import constraints
 YOSYS_TIMEOUT_S = 1800.0
 NEXTPNR_TIMEOUT_S = 1800.0
 TOP_NAME = "top"
+OUTPUTS = ("netlist.json", "report.json", "pins.pcf", "pins.lpf")  # what the tools write in the work directory
 # nextpnr's log lines that start its phases, for the CLI's progress
 PNR_PHASES = {"Info: Placed ": "place", "Info: Routing": "route"}
 
@@ -49,8 +49,9 @@ def synth(device_name: str, lanes: int | None = None, width: int | None = None, 
         raise InputError(f"{dev.name}: {lanes} x {width}: {err}") from None
 
     work = Path(work or Path("build/hw") / dev.name)
-    shutil.rmtree(work, ignore_errors=True)  # no stale netlist or report from an earlier run can be read
-    work.mkdir(parents=True)
+    work.mkdir(parents=True, exist_ok=True)
+    for name in OUTPUTS:  # no stale netlist or report from an earlier run can be read
+        (work / name).unlink(missing_ok=True)
     (work / f"{TOP_NAME}.il").write_text(rtlil.convert(design, name=TOP_NAME))
     what = f"{dev.name} ({lanes} x {width})"
 
