@@ -24,10 +24,9 @@ def read_report(dev: Device, path: Path) -> dict:
             "fmax_mhz": min(clocks.values()) if clocks else None, "fmax_per_clock": clocks, "utilization": used}
 
 
-def count_ffs(dev: Device, netlist: Path) -> int:
-    """Flip-flops in Yosys' JSON netlist of the (flattened) top: nextpnr packs iCE40 FFs into LCs and reports none."""
-    modules = json.loads(Path(netlist).read_text())["modules"]
-    types = Counter(c["type"] for m in modules.values() for c in m["cells"].values())
+def count_ffs(dev: Device, netlist: dict) -> int:
+    """Flip-flops in Yosys' JSON netlist: nextpnr packs iCE40 FFs into logic cells and reports none."""
+    types = Counter(c["type"] for m in netlist["modules"].values() for c in m["cells"].values())
     return sum(n for t, n in types.items() if t.startswith(dev.ff_cell_prefix))
 
 

