@@ -12,13 +12,17 @@ from hw.devices import Device
 # "Info:          ICESTORM_LC:  5306/ 5280   100%" in the log's "Device utilisation" table
 _UTILISATION = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%")
 _NO_BELS = re.compile(r"no BELs remaining to implement cell type '(\w+)'")
+# nextpnr's constant nets: an iCE40 SB_MAC16 used without registers has its clock tied to one, and nextpnr
+# reports an fmax for it as for a clock
+_CONSTANT_NET = "$PACKER_"
 
 
 def read_report(dev: Device, path: Path) -> dict:
     """The figures of a nextpnr ``--report`` file: used cells of each kind and the worst clock's fmax."""
     report = json.loads(Path(path).read_text())
     used = {cell: u["used"] for cell, u in report["utilization"].items()}
-    clocks = {clock: round(f["achieved"], 2) for clock, f in report["fmax"].items()}
+    clocks = {clock: round(f["achieved"], 2) for clock, f in report["fmax"].items()
+              if not clock.startswith(_CONSTANT_NET)}
     return {"luts": used[dev.lut_cell], "luts_available": report["utilization"][dev.lut_cell]["available"],
             "ram_blocks": used[dev.ram_cell], "dsps": used[dev.dsp_cell],
             "fmax_mhz": min(clocks.values()) if clocks else None, "fmax_per_clock": clocks, "utilization": used}
