@@ -28,7 +28,7 @@ NEWLIB_H := /usr/lib/arm-none-eabi/include/stdint.h
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv toolchain hostcc test demo firmware flash emulate bench bench-dress bench-train bench-train-board bench-dress-train hw-synth bench-hw gen info clean distclean
+.PHONY: help venv toolchain hostcc test demo firmware flash emulate bench bench-dress bench-train bench-train-board bench-dress-train gen info clean distclean
 
 help: ## list the targets
 	@echo "usage: make <target> [MODEL=path.tflite] [BOARD=qemu-mps2-an386|nucleo-l4r5zi] [PORT=url] [TARGET=host|cortex-m4]"
@@ -122,6 +122,8 @@ bench-train-board: $(STAMP) toolchain ## one training step on the emulated board
 bench-dress-train: $(STAMP) ## DRESS sub-nets vs pruning + fine-tuning on digits, int8 accuracy, 5 seeds (about 7 min), write build/bench_dress_train.json
 	@mkdir -p $(BUILD)
 	$(PY) -m host.bench_dress_train --json $(BUILD)/bench_dress_train.json --markdown $(BUILD)/bench_dress_train.md
+
+.PHONY: hw-synth bench-hw
 
 hw-synth: $(STAMP) ## synthesize, place and route the accelerator for DEVICE=up5k|ecp5-25k, write build/hw/synth-$(DEVICE).json
 	@mkdir -p $(BUILD)/hw
