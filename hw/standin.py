@@ -19,8 +19,6 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 IO_BITS = 8
-
-
 LEVELS_PER_STAGE = 2  # adder levels between pipeline registers: 2 closes 40 MHz on the UP5K, 3 did not (39.9 MHz)
 
 
@@ -40,7 +38,7 @@ def popcount(m: Module, bits: Value, name: str) -> Value:
 
 
 class XnorPopcountLanes(wiring.Component):
-    """``lanes`` lanes of ``width``-bit xnor-popcount with a registered popcount and an accumulator each."""
+    """``lanes`` lanes of ``width``-bit xnor-popcount, each with a pipelined popcount and an accumulator."""
 
     def __init__(self, lanes: int, width: int):
         if width % IO_BITS:
