@@ -50,7 +50,8 @@ DEVICES = {
         ff_cell_prefix="SB_DFF"),
     "ecp5-25k": Device(
         name="ecp5-25k", part="ECP5 LFE5U-25F-CABGA256", family="ecp5",
-        nextpnr_args=("--25k", "--package", "CABGA256"),
+        # router2: router1 had not converged after 30 min on 18k LUTs (74%), router2 took 70 s
+        nextpnr_args=("--25k", "--package", "CABGA256", "--router", "router2"),
         luts=24288, ram_blocks=56, dsps=28, board=Colorlight_5A75B_R70Platform, target_mhz=100.0, lanes=64, width=64,
         lut_cell="TRELLIS_COMB", ram_cell="DP16KD", dsp_cell="MULT18X18D", ff_cell_prefix="TRELLIS_FF"),
 }
