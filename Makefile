@@ -10,6 +10,7 @@ TARGET ?= host
 BUILD  ?= build
 BOARD  ?= qemu-mps2-an386
 PORT   ?=
+DEVICE ?= up5k
 SERIAL ?= tcp:0
 MODEL_NAME := $(notdir $(basename $(MODEL)))
 FIRMWARE   := $(BUILD)/firmware/$(BOARD)
@@ -124,6 +125,16 @@ bench-train-board: $(STAMP) toolchain ## one training step on the emulated board
 bench-dress-train: $(STAMP) ## DRESS sub-nets vs pruning + fine-tuning on digits, int8 accuracy, 5 seeds (about 7 min), write build/bench_dress_train.json
 	@mkdir -p $(BUILD)
 	$(PY) -m host.bench_dress_train --json $(BUILD)/bench_dress_train.json --markdown $(BUILD)/bench_dress_train.md
+
+.PHONY: hw-synth bench-hw
+
+hw-synth: $(STAMP) ## synthesize, place and route the accelerator for DEVICE=up5k|ecp5-25k, write build/hw/synth-$(DEVICE).json
+	@mkdir -p $(BUILD)/hw
+	$(PY) -m host.hw_synth_cli --device $(DEVICE) --work $(BUILD)/hw/$(DEVICE) --json $(BUILD)/hw/synth-$(DEVICE).json
+
+bench-hw: $(STAMP) ## the accelerator's default configuration on every FPGA (a few minutes), write build/bench_hw.json, .md
+	@mkdir -p $(BUILD)
+	$(PY) -m host.bench_hw --work $(BUILD)/hw --json $(BUILD)/bench_hw.json --markdown $(BUILD)/bench_hw.md
 
 gen: $(STAMP) ## generate C for MODEL into build/gen/<model> (TARGET=host|cortex-m4)
 	$(TINYSYN) gen $(MODEL) -o $(BUILD)/gen/$(notdir $(basename $(MODEL))) --target $(TARGET)

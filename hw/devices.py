@@ -1,0 +1,76 @@
+"""The FPGAs ``tinysyn hw synth`` targets: their resources, tool options, a board for pins, and default configs.
+
+The pre-check (``check_fits``) turns away configurations that cannot fit by a
+lower bound, before any tool runs; anything it lets through is decided by
+nextpnr. The bound: every binary MAC brings one weight bit and one activation
+bit to some LUT4, so P x W MACs need at least P * W / 2 LUT4s however the
+xnor and popcount tree are packed (the measured cost is about 2.5 to 3 per MAC,
+see hw/SYNTH.md); and every multiplier the design needs takes one DSP block.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth_boards.colorlight_5a75b_r7_0 import Colorlight_5A75B_R70Platform
+from amaranth_boards.icebreaker import ICEBreakerPlatform
+
+from codegen.errors import InputError, ResourceError
+
+MIN_LUTS_PER_MAC = 0.5  # LUT4 inputs: two (weight, activation) pairs per LUT at best
+
+
+@dataclass(frozen=True)
+class Device:
+    name: str
+    part: str
+    family: str  # "ice40" or "ecp5": picks synth_<family>, nextpnr-<family> and the constraint format
+    nextpnr_args: tuple[str, ...]
+    luts: int  # iCE40 logic cells or ECP5 LUT4s
+    ram_blocks: int  # iCE40 EBR (SB_RAM40_4K) or ECP5 DP16KD
+    dsps: int  # SB_MAC16 or MULT18X18D
+    board: type  # an amaranth-boards platform whose pins the top's ports are placed on
+    target_mhz: float
+    lanes: int  # the default accelerator configuration
+    width: int
+    lut_cell: str  # nextpnr's report names of the cells counted
+    ram_cell: str
+    dsp_cell: str
+    ff_cell_prefix: str  # Yosys' flip-flop cell types (SB_DFF, SB_DFFE, ...), counted after synthesis
+
+    @property
+    def yosys_synth(self) -> str:
+        return "synth_ice40 -dsp" if self.family == "ice40" else "synth_ecp5"
+
+
+DEVICES = {
+    "up5k": Device(
+        name="up5k", part="iCE40 UP5K-SG48", family="ice40", nextpnr_args=("--up5k", "--package", "sg48"),
+        luts=5280, ram_blocks=30, dsps=8, board=ICEBreakerPlatform, target_mhz=40.0, lanes=16, width=64,
+        lut_cell="ICESTORM_LC", ram_cell="ICESTORM_RAM", dsp_cell="ICESTORM_DSP",
+        ff_cell_prefix="SB_DFF"),
+    "ecp5-25k": Device(
+        name="ecp5-25k", part="ECP5 LFE5U-25F-CABGA256", family="ecp5",
+        # router2: router1 had not converged after 30 min on 18k LUTs (74%), router2 took 70 s
+        nextpnr_args=("--25k", "--package", "CABGA256", "--router", "router2"),
+        luts=24288, ram_blocks=56, dsps=28, board=Colorlight_5A75B_R70Platform, target_mhz=100.0, lanes=64, width=64,
+        lut_cell="TRELLIS_COMB", ram_cell="DP16KD", dsp_cell="MULT18X18D", ff_cell_prefix="TRELLIS_FF"),
+}
+
+
+def device(name: str) -> Device:
+    try:
+        return DEVICES[name]
+    except KeyError:
+        raise InputError(f"unknown device {name!r}; known: {', '.join(DEVICES)}") from None
+
+
+def check_fits(dev: Device, lanes: int, width: int, multipliers: int = 0) -> None:
+    """Raise a one-line ResourceError if ``lanes`` x ``width`` (and ``multipliers``) cannot fit ``dev``."""
+    if lanes < 1 or width < 1:
+        raise InputError(f"{dev.name}: lanes and width must be positive, got {lanes} x {width}")
+    floor = int(lanes * width * MIN_LUTS_PER_MAC)
+    if floor > dev.luts:
+        raise ResourceError(f"{dev.name}: {lanes} x {width} binary MACs need at least {floor} LUTs, "
+                            f"the {dev.part} has {dev.luts}")
+    if multipliers > dev.dsps:
+        raise ResourceError(f"{dev.name}: {multipliers} multipliers need as many DSPs, the {dev.part} has {dev.dsps}")

