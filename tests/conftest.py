@@ -42,3 +42,14 @@ def trained_digits():
     trained = dress_train.dress(trainer, dense, sparsities, short)
     model, graph = dress_train.to_int8(trainer, trained, sparsities, "filter", write_tflite)
     return trainer, trained, model, graph
+
+
+@pytest.fixture(scope="session")
+def alq_digits():
+    """builtin:digits-cnn through the ALQ pipeline on a short budget at 2 bits: (integer model, a held-out
+    digit as the model's input). Every ALQ backend runs this model layer by layer."""
+    from codegen.alq.train import digits_alq
+    from codegen.train import data
+
+    model = digits_alq(2.0, steps=40, pretrain_steps=200, progress=lambda _: None).model
+    return model, data.load("digits", model.input_shape, 10).x_test[0]

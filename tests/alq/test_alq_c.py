@@ -76,6 +76,13 @@ def test_models_equal_reference_under_sanitizers(tmp_path):
         assert_equal_to_reference(model, run_host(model, tmp_path / name, x), x)
 
 
+def test_alq_digits_model_equals_reference_under_sanitizers(tmp_path, alq_digits):
+    model, sample = alq_digits
+    write_c(model, tmp_path)
+    x = np.stack([sample, np.full_like(sample, 127), np.zeros_like(sample)])  # a digit, the extremes
+    assert_equal_to_reference(model, run_host(model, tmp_path, x), x)
+
+
 def test_optimized_host_build_without_sanitizers(tmp_path):
     model = random_model(np.random.default_rng(3))
     write_c(model, tmp_path)

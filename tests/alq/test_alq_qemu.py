@@ -53,3 +53,9 @@ def test_a_wrong_layer_output_fails_the_board_check(tmp_path, monkeypatch):
     monkeypatch.setattr(bench_alq_mcu, "reference_crcs", lambda *_: wrong)
     with pytest.raises(BenchError, match="layer 2 output CRC-32"):
         run_alq_on_board(model, x, tmp_path)
+
+
+def test_alq_digits_model_on_the_emulated_board_equals_the_reference(tmp_path, alq_digits):
+    model, x = alq_digits
+    report = run_alq_on_board(model, x, tmp_path)  # BenchError unless every layer's CRC matches
+    assert len(report.layers) == len(model.layers) == 5
