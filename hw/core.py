@@ -5,10 +5,10 @@ walks the live-group table, and per live group e: bases i < I_e, words w < words
 bases j < I_x (j innermost), one beat a cycle. A weight beat (W bits per lane) is used for I_x
 beats and taken (handshake) on the last of them: the source holds it, so the core keeps no copy.
 An activation beat (W bits, for every lane or one word per lane, and each lane's coefficient
-``c = A_i * G_j``) is taken every beat. Per lane and beat: ``acc -= 2 * popcount(w XOR a) * c``,
-one unsigned multiply; the accumulator starts from the host's bias (the bias, the x_ref term and
-the ``n_g * A_i * G_j`` terms), and the last beat of an output sends ``relu(acc)`` (or acc) for
-every lane on ``results``.
+``c = A_i * G_j``) is taken every beat. Per lane and beat: ``acc += 2 * popcount(w XNOR a) * c``,
+one unsigned multiply-accumulate (an SB_MAC16 or MULT18X18D); the accumulator starts from the
+host's bias (the bias, the x_ref term and what the XNOR of all W bits adds, see the driver), and
+after an output's last beat it is the result, ``relu(acc)`` (or acc) for every lane on ``results``.
 """
 from __future__ import annotations
 
@@ -61,8 +61,8 @@ class CoreParams:
             raise ValueError(f"lanes {self.lanes} outside 1..256")
         if self.width < 32 or self.width % 32:
             raise ValueError(f"width {self.width} is not a positive multiple of 32")
-        if not 2 <= self.acc_width <= 64:
-            raise ValueError(f"accumulator width {self.acc_width} outside 2..64")
+        if not 2 <= self.acc_width <= 32:  # the bias is one configuration word
+            raise ValueError(f"accumulator width {self.acc_width} outside 2..32")
         if not 1 <= self.coef_bits <= 32:
             raise ValueError(f"coefficient width {self.coef_bits} outside 1..32")
         if not 1 <= self.max_groups <= 1024 or self.max_words < 1 or self.regs_every < 1:
@@ -99,8 +99,8 @@ class CoreParams:
 
     @property
     def latency(self) -> int:
-        """An output's last activation beat to its result: the popcount, the product, the accumulator."""
-        return self.popcount_latency + 2
+        """An output's last activation beat to its result: the popcount, the multiply-accumulate."""
+        return self.popcount_latency + 1
 
     @property
     def binary_macs_per_cycle(self) -> int:
@@ -164,48 +164,43 @@ class XnorCore(wiring.Component):
                         m.d.comb += e_next.eq(Mux(e_last, 0, e + 1))
         m.d.sync += e.eq(e_next)
 
-        # ---- the popcount of weight XOR activation; the coefficients and flags ride alongside
-        meta = data.StructLayout({"valid": 1, "first": 1, "last": 1,
-                                  "coef": data.ArrayLayout(unsigned(p.coef_bits), lanes)})
+        # ---- the popcount of weight XNOR activation; the coefficients and flags ride alongside. A beat not taken
+        # gets coefficient 0, so the accumulators may add every cycle: their only enable is the stall, as the DSPs'.
+        meta = data.StructLayout({"valid": 1, "first": 1, "last": 1, "coef": data.ArrayLayout(unsigned(p.coef_bits), lanes)})
         delayed = [Signal(meta, name=f"meta{k}") for k in range(p.popcount_latency)]
         late = delayed[-1]
         with m.If(go):
             m.d.sync += [
                 delayed[0].valid.eq(accept),
-                delayed[0].first.eq((e == 0) & (i == 0) & (w == 0) & (j == 0)),
-                delayed[0].last.eq(e_last & i_last & w_last & j_last),
-                delayed[0].coef.eq(self.acts.payload.coef),
+                delayed[0].first.eq(accept & (e == 0) & (i == 0) & (w == 0) & (j == 0)),
+                delayed[0].last.eq(accept & e_last & i_last & w_last & j_last),
+                delayed[0].coef.eq(Mux(accept, self.acts.payload.coef, 0)),
             ]
             m.d.sync += [b.eq(a) for a, b in pairwise(delayed)]
         acts = self.acts.payload.bits
         counts = []
         for lane in range(lanes):
             pc = m.submodules[f"popcount{lane}"] = PopCount(p.width, p.regs_every)
-            m.d.comb += [pc.en.eq(go), pc.i.eq(self.weights.payload.bits[lane] ^ acts[lane if p.per_lane_acts else 0])]
+            m.d.comb += [pc.en.eq(go), pc.i.eq(~(self.weights.payload.bits[lane] ^ acts[lane if p.per_lane_acts else 0]))]
             counts.append(pc.o)
 
-        # ---- the product of each lane: unsigned, so one DSP block
-        prod_valid, prod_first, prod_last = Signal(), Signal(), Signal()
-        prods = [Signal(p.width.bit_length() + p.coef_bits, name=f"prod{lane}") for lane in range(lanes)]
-        with m.If(go):
-            m.d.sync += [prod_valid.eq(late.valid), prod_first.eq(late.first), prod_last.eq(late.last)]
-            m.d.sync += [q.eq(c * k) for q, c, k in zip(prods, counts, late.coef)]
-
-        # ---- accumulate; the output's last beat sends the result. The sums wrap at acc_width bits, which is
-        # exact: the output fits (the driver checks the layer's bound) and two's complement sums are modular.
+        # ---- multiply-accumulate: an unsigned product added to the register or, on an output's first beat, to the
+        # bias, the shape Yosys maps into one DSP block (its multiplier, adder and accumulator register). The sums wrap at acc_width bits, which is exact: the
+        # output fits (the driver checks the layer's bound) and two's complement sums are modular.
+        # The factor 2 of ``2 * popcount * c`` stays out of the DSP (it would split its adder from the product): the
+        # accumulator counts halves, from bias >> 1, and the result is ``2 * acc + (bias & 1)``.
+        # Unsigned sums and no reset (the first beat loads it) keep the accumulator in the DSP.
+        for lane in range(lanes):
+            acc = Signal(p.acc_width, name=f"acc{lane}", reset_less=True)  # after an output's last beat, y // 2
+            with m.If(go):
+                m.d.sync += acc.eq(Mux(late.first, (bias[lane] >> 1).as_unsigned(), acc) + counts[lane] * late.coef[lane])
+            y = Cat(bias[lane][0], acc[:-1]).as_signed()
+            m.d.comb += self.results.payload.y[lane].eq(Mux(relu & y[-1], 0, y))
         with m.If(self.results.ready):
             m.d.sync += self.results.valid.eq(0)
-        for lane in range(lanes):
-            acc = Signal(signed(p.acc_width), name=f"acc{lane}")
-            total = Signal(signed(p.acc_width), name=f"total{lane}")
-            m.d.comb += total.eq(Mux(prod_first, bias[lane], acc) - (prods[lane] << 1))
-            with m.If(go & prod_valid):
-                m.d.sync += acc.eq(total)
-                with m.If(prod_last):
-                    m.d.sync += self.results.payload.y[lane].eq(Mux(relu & total[-1], 0, total))
-        with m.If(go & prod_valid & prod_last):
+        with m.If(go & late.last):
             m.d.sync += self.results.valid.eq(1)
-        m.d.comb += busy.eq(Cat(d.valid for d in delayed).any() | prod_valid | self.results.valid)
+        m.d.comb += busy.eq(Cat(d.valid for d in delayed).any() | self.results.valid)
 
         # ---- configuration writes
         cfg = self.config.payload

@@ -59,11 +59,14 @@ def params_for(layer: AlqLayer, lanes: int, width: int, **params) -> CoreParams:
     return CoreParams(lanes, width, max_groups=layer.groups, max_words=-(-layer.n // width), **params)
 
 
-def core_bias(layer: AlqLayer) -> np.ndarray:
-    """The accumulator's start per unit, int64 [O]: the folded bias plus every term's ``n_g * A_gi * G_j``, so
-    that the core only subtracts ``2 * popcount * A_gi * G_j`` (FORMAT.md's unit sum)."""
-    spans = (layer.alpha.astype(np.int64).sum(axis=2) * layer.group_lengths()).sum(axis=1)
-    return reference.folded_bias(layer) + spans * int(layer.gamma.astype(np.int64).sum())
+def core_bias(layer: AlqLayer, width: int) -> np.ndarray:
+    """The accumulator's start per unit, int64 [O], for a core that adds ``2 * c * popcount(w XNOR a)`` over
+    all W bits of each word. A word's term is ``c (n_valid - 2 popcount(w XOR a))`` (FORMAT.md), and the
+    XNOR counts the W - n_valid padding bits too, so the word adds ``c (2 W - n_valid)`` too many:
+    the start is the folded bias less ``A_gi G_j (2 W words_g - n_g)`` over every group, base and j."""
+    lengths = layer.group_lengths()
+    excess = (layer.alpha.astype(np.int64).sum(axis=2) * (2 * width * -(-lengths // width) - lengths)).sum(axis=1)
+    return reference.folded_bias(layer) - excess * int(layer.gamma.astype(np.int64).sum())
 
 
 def _chunks(packed: np.ndarray, width: int) -> np.ndarray:
@@ -101,7 +104,7 @@ def schedule(layer: AlqLayer, codes: np.ndarray, core: CoreParams) -> list[UnitS
     w_bits, a_bits = _chunks(planes, width), _chunks(codes, width)  # [O, G, I, c, .], [P, O|1, G, I_x, c, .]
     lengths = layer.group_lengths()
     group_words = -(-lengths // width)
-    bias = core_bias(layer)
+    bias = core_bias(layer, width)
     gamma = layer.gamma.astype(np.int64)
     coef_at = core.act_layout["coef"].offset
     sets = []
@@ -124,6 +127,7 @@ def schedule(layer: AlqLayer, codes: np.ndarray, core: CoreParams) -> list[UnitS
         acts = a_bits[:, sources[: core.act_words]][:, :, g_a, j_a, w_a].swapaxes(1, 2)  # [positions, beats, ., .]
         acts = [b | c << coef_at for b, c in zip(_ints(acts.reshape(-1, *acts.shape[2:])), coefs * len(codes))]
         config = [(Reg.LIVE, len(live) - 1), (Reg.IX, ix - 1), (Reg.RELU, int(layer.relu))]
+        # The start may pass the bound; it is sent modulo 2^32, as the core's sums wrap (core.py).
         config += [(Reg.BIAS + k, int(bias[u]) & 0xFFFFFFFF if u >= 0 else 0) for k, u in enumerate(units)]
         for e, g in enumerate(live):
             entry = core.entry_layout.const({"bases_m1": counts[g] - 1, "words_m1": words[g] - 1})
