@@ -166,17 +166,20 @@ class XnorCore(wiring.Component):
 
         # ---- the popcount of weight XNOR activation; the coefficients and flags ride alongside. A beat not taken
         # gets coefficient 0, so the accumulators may add every cycle: their only enable is the stall, as the DSPs'.
-        meta = data.StructLayout({"valid": 1, "first": 1, "last": 1, "coef": data.ArrayLayout(unsigned(p.coef_bits), lanes)})
-        delayed = [Signal(meta, name=f"meta{k}") for k in range(p.popcount_latency)]
-        late = delayed[-1]
+        # Data registers have no reset, so Yosys may move them into the DSP blocks' input registers.
+        flags = data.StructLayout({"valid": 1, "first": 1, "last": 1})
+        delayed = [Signal(flags, name=f"flags{k}") for k in range(p.popcount_latency)]
+        coefs = [Signal(data.ArrayLayout(unsigned(p.coef_bits), lanes), name=f"coef{k}", reset_less=True)
+                 for k in range(p.popcount_latency)]
+        late, late_coef = delayed[-1], coefs[-1]
         with m.If(go):
             m.d.sync += [
                 delayed[0].valid.eq(accept),
                 delayed[0].first.eq(accept & (e == 0) & (i == 0) & (w == 0) & (j == 0)),
                 delayed[0].last.eq(accept & e_last & i_last & w_last & j_last),
-                delayed[0].coef.eq(Mux(accept, self.acts.payload.coef, 0)),
+                coefs[0].eq(Mux(accept, self.acts.payload.coef, 0)),
             ]
-            m.d.sync += [b.eq(a) for a, b in pairwise(delayed)]
+            m.d.sync += [b.eq(a) for pipe in (delayed, coefs) for a, b in pairwise(pipe)]
         acts = self.acts.payload.bits
         counts = []
         for lane in range(lanes):
@@ -193,7 +196,7 @@ class XnorCore(wiring.Component):
         for lane in range(lanes):
             acc = Signal(p.acc_width, name=f"acc{lane}", reset_less=True)  # after an output's last beat, y // 2
             with m.If(go):
-                m.d.sync += acc.eq(Mux(late.first, (bias[lane] >> 1).as_unsigned(), acc) + counts[lane] * late.coef[lane])
+                m.d.sync += acc.eq(Mux(late.first, (bias[lane] >> 1).as_unsigned(), acc) + counts[lane] * late_coef[lane])
             y = Cat(bias[lane][0], acc[:-1]).as_signed()
             m.d.comb += self.results.payload.y[lane].eq(Mux(relu & y[-1], 0, y))
         with m.If(self.results.ready):

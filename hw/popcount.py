@@ -34,7 +34,7 @@ class PopCount(wiring.Component):
             # An odd sum out passes up a level unchanged.
             sums = [sums[k] + sums[k + 1] if k + 1 < len(sums) else sums[k] for k in range(0, len(sums), 2)]
             if level % self.regs_every == 0 or level == self.levels:
-                regs = [Signal(range((1 << level) + 1), name=f"sum{level}_{k}") for k in range(len(sums))]
+                regs = [Signal(range((1 << level) + 1), name=f"sum{level}_{k}", reset_less=True) for k in range(len(sums))]
                 with m.If(self.en):
                     m.d.sync += [r.eq(s) for r, s in zip(regs, sums)]
                 sums = regs
