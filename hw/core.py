@@ -44,7 +44,8 @@ class CoreParams:
     ``acc_width``: the signed accumulator and result width; ``coef_bits``: the unsigned coefficient
     A_i * G_j (16: one SB_MAC16 or MULT18X18D a lane); ``per_lane_acts``: an activation word per lane
     (else one word for all lanes, see the driver for depthwise); ``max_groups``: live-table depth;
-    ``max_words``: the most W-bit words in one group; ``regs_every``: popcount levels per register.
+    ``max_words``: the most W-bit words in one group; ``regs_every``, ``regs_first``: popcount levels per
+    register, and before the first (0: regs_every; :func:`popcount.register_levels`).
     """
 
     lanes: int
@@ -55,6 +56,7 @@ class CoreParams:
     max_groups: int = 64
     max_words: int = 16
     regs_every: int = 2
+    regs_first: int = 0
 
     def __post_init__(self):
         if not 1 <= self.lanes <= 256:
@@ -65,9 +67,9 @@ class CoreParams:
             raise ValueError(f"accumulator width {self.acc_width} outside 2..32")
         if not 1 <= self.coef_bits <= 32:
             raise ValueError(f"coefficient width {self.coef_bits} outside 1..32")
-        if not 1 <= self.max_groups <= 1024 or self.max_words < 1 or self.regs_every < 1:
+        if not 1 <= self.max_groups <= 1024 or self.max_words < 1 or self.regs_every < 1 or self.regs_first < 0:
             raise ValueError(f"max_groups {self.max_groups} outside 1..1024, or max_words {self.max_words} "
-                             f"or regs_every {self.regs_every} < 1")
+                             f"or regs_every {self.regs_every} < 1, or regs_first {self.regs_first} < 0")
 
     @property
     def entry_layout(self) -> data.StructLayout:
@@ -95,7 +97,7 @@ class CoreParams:
 
     @property
     def popcount_latency(self) -> int:
-        return popcount.latency(self.width, self.regs_every)
+        return popcount.latency(self.width, self.regs_every, self.regs_first)
 
     @property
     def latency(self) -> int:
@@ -128,7 +130,11 @@ class XnorCore(wiring.Component):
         live_m1 = Signal(range(p.max_groups))
         ix_m1 = Signal(range(MAX_BASES))
         relu = Signal()
-        bias = [Signal(signed(p.acc_width), name=f"bias{lane}") for lane in range(lanes)]
+        # The biases are read all at once on an output's first beat: one block RAM word, not P x acc_width flip-flops.
+        m.submodules.biases = biases = Memory(shape=data.ArrayLayout(signed(p.acc_width), lanes), depth=1, init=[],
+                                              attrs={"ram_style": "block"})
+        bias_w = biases.write_port(granularity=1)
+        bias = biases.read_port().data
         m.submodules.table = table = Memory(shape=p.entry_layout, depth=p.max_groups, init=[])
         table_w = table.write_port()
         table_r = table.read_port(transparent_for=(table_w,))
@@ -183,7 +189,7 @@ class XnorCore(wiring.Component):
         acts = self.acts.payload.bits
         counts = []
         for lane in range(lanes):
-            pc = m.submodules[f"popcount{lane}"] = PopCount(p.width, p.regs_every)
+            pc = m.submodules[f"popcount{lane}"] = PopCount(p.width, p.regs_every, p.regs_first)
             m.d.comb += [pc.en.eq(go), pc.i.eq(~(self.weights.payload.bits[lane] ^ acts[lane if p.per_lane_acts else 0]))]
             counts.append(pc.o)
 
@@ -210,6 +216,8 @@ class XnorCore(wiring.Component):
         write = self.config.valid & self.config.ready
         m.d.comb += [table_w.addr.eq(cfg.addr), table_w.data.eq(cfg.data),
                      table_w.en.eq(write & (cfg.addr[10:] == Reg.TABLE >> 10))]
+        m.d.comb += [bias_w.data[lane].eq(cfg.data.as_signed()) for lane in range(lanes)]
+        m.d.comb += [bias_w.en[lane].eq(write & (cfg.addr == Reg.BIAS + lane)) for lane in range(lanes)]
         with m.If(write):
             with m.If(cfg.addr == Reg.LIVE):
                 m.d.sync += live_m1.eq(cfg.data)
@@ -217,7 +225,4 @@ class XnorCore(wiring.Component):
                 m.d.sync += ix_m1.eq(cfg.data)
             with m.If(cfg.addr == Reg.RELU):
                 m.d.sync += relu.eq(cfg.data[0])
-            for lane in range(lanes):
-                with m.If(cfg.addr == Reg.BIAS + lane):
-                    m.d.sync += bias[lane].eq(cfg.data.as_signed())
         return m

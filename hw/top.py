@@ -91,10 +91,11 @@ class Top(wiring.Component):
                     m.d.sync += core.weights.valid.eq(1)
                     m.next = "COMMAND"
                 for code, port in targets.items():
-                    m.d.comb += [port.valid.eq(command == code),
-                                 port.payload.eq(frame[8 * (size - nbytes(port.payload.shape())):])]
+                    m.d.comb += port.valid.eq(command == code)
                     with m.If(port.valid & port.ready):
                         m.next = "COMMAND"
+        for port in targets.values():  # not gated by the state: the activation bits go straight to the popcounts
+            m.d.comb += port.payload.eq(frame[8 * (size - nbytes(port.payload.shape())):])
 
         # Core to host: a result beat, one byte after the other.
         out_bytes = nbytes(core.results.payload.shape())
@@ -107,6 +108,13 @@ class Top(wiring.Component):
         with m.If(utx.data.valid & utx.data.ready):
             m.d.sync += [out.eq(out >> 8), out_left.eq(out_left - 1)]
         return m
+
+
+# The configuration per device (hw/README.md, "Synthesis"): build_top(**DEVICE_DEFAULTS[name]).
+DEVICE_DEFAULTS = {
+    "up5k": {"lanes": 4, "width": 256, "regs_first": 4, "regs_every": 2},
+    "ecp5-25k": {"lanes": 16, "width": 256, "regs_first": 2, "regs_every": 2},
+}
 
 
 class Build(NamedTuple):
