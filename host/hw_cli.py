@@ -94,19 +94,21 @@ def sim(layer_path, input_path, out_path, vcd, lanes, width, acc_width, coef_bit
 @click.option("--regs-every", default=2, show_default=True, help="Popcount adder levels per register.")
 @click.option("--regs-first", default=0, show_default=True,
               help="Popcount adder levels before the first register (0: --regs-every).")
+@click.option("--mul-reg", is_flag=True, help="A register between each lane's product and its accumulator.")
 @click.option("--clk-freq", default=12e6, show_default=True, help="Clock, Hz (sets the UART divisor).")
 @click.option("--baud", default=115200, show_default=True)
 @click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False))
 @_fail_cleanly
-def verilog(lanes, width, acc_width, coef_bits, per_lane_acts, max_groups, max_words, regs_every, regs_first, clk_freq,
-            baud, out_path):
+def verilog(lanes, width, acc_width, coef_bits, per_lane_acts, max_groups, max_words, regs_every, regs_first, mul_reg,
+            clk_freq, baud, out_path):
     """Write the UART top level as Verilog."""
     from hw.top import build_top, to_verilog
 
     try:
         build = build_top(lanes, width, acc_width=acc_width, coef_bits=coef_bits, per_lane_acts=per_lane_acts,
                           max_groups=max_groups, max_words=max_words,
-                          regs_every=regs_every, regs_first=regs_first, clk_freq=clk_freq, baud=baud)
+                          regs_every=regs_every, regs_first=regs_first, mul_reg=mul_reg,
+                          clk_freq=clk_freq, baud=baud)
     except ValueError as e:
         raise InputError(str(e)) from None
     write_atomically(Path(out_path), to_verilog(build.top).encode())

@@ -45,7 +45,9 @@ class CoreParams:
     A_i * G_j (16: one SB_MAC16 or MULT18X18D a lane); ``per_lane_acts``: an activation word per lane
     (else one word for all lanes, see the driver for depthwise); ``max_groups``: live-table depth;
     ``max_words``: the most W-bit words in one group; ``regs_every``, ``regs_first``: popcount levels per
-    register, and before the first (0: regs_every; :func:`popcount.register_levels`).
+    register, and before the first (0: regs_every; :func:`popcount.register_levels`); ``mul_reg``: a register
+    between the product and the accumulator (for fmax on ECP5, where Yosys leaves the MULT18X18D's
+    registers unused; on iCE40 it keeps the accumulator out of the SB_MAC16).
     """
 
     lanes: int
@@ -57,6 +59,7 @@ class CoreParams:
     max_words: int = 16
     regs_every: int = 2
     regs_first: int = 0
+    mul_reg: bool = False
 
     def __post_init__(self):
         if not 1 <= self.lanes <= 256:
@@ -101,8 +104,8 @@ class CoreParams:
 
     @property
     def latency(self) -> int:
-        """An output's last activation beat to its result: the popcount, the multiply-accumulate."""
-        return self.popcount_latency + 1
+        """An output's last activation beat to its result: the popcount, the product (``mul_reg``), the sum."""
+        return self.popcount_latency + 1 + self.mul_reg
 
     @property
     def binary_macs_per_cycle(self) -> int:
@@ -174,7 +177,7 @@ class XnorCore(wiring.Component):
         # gets coefficient 0, so the accumulators may add every cycle: their only enable is the stall, as the DSPs'.
         # Data registers have no reset, so Yosys may move them into the DSP blocks' input registers.
         flags = data.StructLayout({"valid": 1, "first": 1, "last": 1})
-        delayed = [Signal(flags, name=f"flags{k}") for k in range(p.popcount_latency)]
+        delayed = [Signal(flags, name=f"flags{k}") for k in range(p.popcount_latency + p.mul_reg)]
         coefs = [Signal(data.ArrayLayout(unsigned(p.coef_bits), lanes), name=f"coef{k}", reset_less=True)
                  for k in range(p.popcount_latency)]
         late, late_coef = delayed[-1], coefs[-1]
@@ -194,15 +197,21 @@ class XnorCore(wiring.Component):
             counts.append(pc.o)
 
         # ---- multiply-accumulate: an unsigned product added to the register or, on an output's first beat, to the
-        # bias, the shape Yosys maps into one DSP block (its multiplier, adder and accumulator register). The sums wrap at acc_width bits, which is exact: the
-        # output fits (the driver checks the layer's bound) and two's complement sums are modular.
-        # The factor 2 of ``2 * popcount * c`` stays out of the DSP (it would split its adder from the product): the
-        # accumulator counts halves, from bias >> 1, and the result is ``2 * acc + (bias & 1)``.
-        # Unsigned sums and no reset (the first beat loads it) keep the accumulator in the DSP.
+        # start value; unsigned, reset-less, and the product straight into the adder is the shape Yosys maps into
+        # one SB_MAC16 (multiplier, adder and accumulator register). The sums wrap at acc_width bits, which is
+        # exact: the output fits (the driver checks the layer's bound) and two's complement sums are modular.
+        # The factor 2 of ``2 * popcount * c`` stays out (a shifted product is not the adder's input Yosys
+        # matches): the accumulator counts halves from start >> 1, and the result is 2 * acc + (start & 1).
         for lane in range(lanes):
+            product = counts[lane] * late_coef[lane]
+            if p.mul_reg:
+                product_reg = Signal.like(product, name=f"product{lane}", reset_less=True)
+                with m.If(go):
+                    m.d.sync += product_reg.eq(product)
+                product = product_reg
             acc = Signal(p.acc_width, name=f"acc{lane}", reset_less=True)  # after an output's last beat, y // 2
             with m.If(go):
-                m.d.sync += acc.eq(Mux(late.first, (bias[lane] >> 1).as_unsigned(), acc) + counts[lane] * late_coef[lane])
+                m.d.sync += acc.eq(Mux(late.first, (bias[lane] >> 1).as_unsigned(), acc) + product)
             y = Cat(bias[lane][0], acc[:-1]).as_signed()
             m.d.comb += self.results.payload.y[lane].eq(Mux(relu & y[-1], 0, y))
         with m.If(self.results.ready):

@@ -113,7 +113,7 @@ class Top(wiring.Component):
 # The configuration per device (hw/README.md, "Synthesis"): build_top(**DEVICE_DEFAULTS[name]).
 DEVICE_DEFAULTS = {
     "up5k": {"lanes": 4, "width": 256, "regs_first": 4, "regs_every": 2},
-    "ecp5-25k": {"lanes": 16, "width": 256, "regs_first": 2, "regs_every": 2},
+    "ecp5-25k": {"lanes": 16, "width": 256, "regs_first": 2, "regs_every": 2, "mul_reg": True},
 }
 
 

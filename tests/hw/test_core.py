@@ -84,6 +84,7 @@ def test_cycle_model_equals_simulated_cycles():
     cases = [(*random_fc(rng, 11), lanes, width, {}) for lanes, width in ((8, 64), (5, 32), (2, 96))]
     cases += [(depthwise, rng.integers(-100, 100, size=(4, 4, 5)), 6, 4, 32, {"per_lane_acts": per_lane})
               for per_lane in (False, True)]
+    cases.append((*random_fc(rng, 7), 3, 32, {"mul_reg": True, "regs_first": 3}))
     for layer, x, frac, lanes, width, kw in cases:
         params = params_for(layer, lanes, width, **kw)
         _, cycles = simulate_layer(layer, x, frac, lanes, width, **kw)
