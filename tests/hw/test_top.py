@@ -15,7 +15,7 @@ from amaranth.sim import Simulator
 
 from codegen.alq import reference
 from hw.driver import params_for, schedule
-from hw.top import Top, build_top, frames, results
+from hw.top import DEVICE_DEFAULTS, Top, build_top, frames, results
 
 DIVISOR = 4  # clock cycles per UART bit: fast to simulate
 
@@ -80,3 +80,8 @@ def test_yosys_maps_one_dsp_block_a_lane(tmp_path, synth, dsp):
                    check=True, capture_output=True)
     cells = json.loads((tmp_path / "netlist.json").read_text())["modules"]["top"]["cells"].values()
     assert Counter(c["type"] for c in cells)[dsp] == 3
+
+
+def test_device_defaults_build_the_issue_s_mac_counts():
+    for name, macs in (("up5k", 1024), ("ecp5-25k", 4096)):
+        assert build_top(**DEVICE_DEFAULTS[name]).binary_macs_per_cycle >= macs
