@@ -7,8 +7,9 @@ beats and taken (handshake) on the last of them: the source holds it, so the cor
 An activation beat (W bits, for every lane or one word per lane, and each lane's coefficient
 ``c = A_i * G_j``) is taken every beat. Per lane and beat: ``acc += 2 * popcount(w XNOR a) * c``,
 one unsigned multiply-accumulate (an SB_MAC16 or MULT18X18D); the accumulator starts from the
-host's bias (the bias, the x_ref term and what the XNOR of all W bits adds, see the driver), and
-after an output's last beat it is the result, ``relu(acc)`` (or acc) for every lane on ``results``.
+host's start value (the bias, the x_ref term, less what the XNOR of all W bits adds: the driver's
+``core_bias``), and after an output's last beat it holds the result, sent as ``relu(y)`` (or y) for
+every lane on ``results`` (the accumulator counts halves: see below).
 """
 from __future__ import annotations
 
