@@ -18,6 +18,10 @@ INPUT_KEY = "x"  # X.npz: the layer's input, integers [H, W, C] at 2^-input_frac
 lanes_option = click.option("--lanes", default=8, show_default=True, help="P: dot products per cycle.")
 width_option = click.option("--width", default=64, show_default=True, help="W: bits per lane per cycle, a multiple of 32.")
 acc_option = click.option("--acc-width", default=32, show_default=True, help="Signed accumulator bits.")
+coef_option = click.option("--coef-bits", default=16, show_default=True,
+                           help="Unsigned coefficient A*G_j bits (one multiplier a lane).")
+acts_option = click.option("--per-lane-acts", is_flag=True,
+                           help="An activation word per lane (else one for all lanes; depthwise then runs a unit a set).")
 
 
 def _fail_cleanly(fn):
@@ -56,8 +60,10 @@ def _read_input(path: str) -> np.ndarray:
 @lanes_option
 @width_option
 @acc_option
+@coef_option
+@acts_option
 @_fail_cleanly
-def sim(layer_path, input_path, out_path, vcd, lanes, width, acc_width):
+def sim(layer_path, input_path, out_path, vcd, lanes, width, acc_width, coef_bits, per_lane_acts):
     """Run one layer on the simulated core; compare it with the NumPy reference (exit 8 if it differs)."""
     from hw.driver import check_params, simulate_layer
 
@@ -66,8 +72,9 @@ def sim(layer_path, input_path, out_path, vcd, lanes, width, acc_width):
         raise InputError(f"{layer_path}: {len(model.layers)} layers; hw sim takes a one-layer file")
     layer = model.layers[0]
     x = _read_input(input_path)
-    check_params(layer, x, lanes, width, acc_width)
-    y, cycles = simulate_layer(layer, x, model.input_frac, lanes, width, vcd, acc_width=acc_width)
+    params = {"acc_width": acc_width, "coef_bits": coef_bits, "per_lane_acts": per_lane_acts}
+    check_params(layer, x, lanes, width, **params)
+    y, cycles = simulate_layer(layer, x, model.input_frac, lanes, width, vcd, **params)
     buffer = io.BytesIO()
     np.save(buffer, y)
     write_atomically(Path(out_path), buffer.getvalue())
@@ -80,20 +87,28 @@ def sim(layer_path, input_path, out_path, vcd, lanes, width, acc_width):
 @lanes_option
 @width_option
 @acc_option
+@coef_option
+@acts_option
 @click.option("--max-groups", default=64, show_default=True, help="Live-group table entries.")
 @click.option("--max-words", default=16, show_default=True, help="The most W-bit words in one group.")
 @click.option("--regs-every", default=2, show_default=True, help="Popcount adder levels per register.")
+@click.option("--regs-first", default=0, show_default=True,
+              help="Popcount adder levels before the first register (0: --regs-every).")
+@click.option("--mul-reg", is_flag=True, help="A register between each lane's product and its accumulator.")
 @click.option("--clk-freq", default=12e6, show_default=True, help="Clock, Hz (sets the UART divisor).")
 @click.option("--baud", default=115200, show_default=True)
 @click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False))
 @_fail_cleanly
-def verilog(lanes, width, acc_width, max_groups, max_words, regs_every, clk_freq, baud, out_path):
+def verilog(lanes, width, acc_width, coef_bits, per_lane_acts, max_groups, max_words, regs_every, regs_first, mul_reg,
+            clk_freq, baud, out_path):
     """Write the UART top level as Verilog."""
     from hw.top import build_top, to_verilog
 
     try:
-        build = build_top(lanes, width, acc_width=acc_width, max_groups=max_groups, max_words=max_words,
-                          regs_every=regs_every, clk_freq=clk_freq, baud=baud)
+        build = build_top(lanes, width, acc_width=acc_width, coef_bits=coef_bits, per_lane_acts=per_lane_acts,
+                          max_groups=max_groups, max_words=max_words,
+                          regs_every=regs_every, regs_first=regs_first, mul_reg=mul_reg,
+                          clk_freq=clk_freq, baud=baud)
     except ValueError as e:
         raise InputError(str(e)) from None
     write_atomically(Path(out_path), to_verilog(build.top).encode())

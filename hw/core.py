@@ -2,12 +2,14 @@
 
 Every lane computes one dot product; all lanes share one schedule. For one output the sequencer
 walks the live-group table, and per live group e: bases i < I_e, words w < words_e, activation
-bases j < I_x (j innermost), one beat a cycle. A weight beat (W bits + alpha per lane) is taken at
-j = 0 and held for the I_x beats (it is taken a cycle ahead into a holding register, so weights and
-activations need not arrive together); an activation beat (W bits per lane) is taken every beat.
-Per lane and beat: ``term = (n_valid - 2 popcount(w XOR a)) * (alpha_i * gamma_j)``; the
-accumulator starts from the host's folded bias (bias + the x_ref term), and the last beat of an
-output sends ``relu(acc)`` (or acc) for every lane on ``results``.
+bases j < I_x (j innermost), one beat a cycle. A weight beat (W bits per lane) is used for I_x
+beats and taken (handshake) on the last of them: the source holds it, so the core keeps no copy.
+An activation beat (W bits, for every lane or one word per lane, and each lane's coefficient
+``c = A_i * G_j``) is taken every beat. Per lane and beat: ``acc += 2 * popcount(w XNOR a) * c``,
+one unsigned multiply-accumulate (an SB_MAC16 or MULT18X18D); the accumulator starts from the
+host's start value (the bias, the x_ref term, less what the XNOR of all W bits adds: the driver's
+``core_bias``), and after an output's last beat it holds the result, sent as ``relu(y)`` (or y) for
+every lane on ``results`` (the accumulator counts halves: see below).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from itertools import pairwise
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -23,7 +25,6 @@ from amaranth.lib.wiring import In, Out
 from . import popcount
 from .popcount import PopCount
 
-COORD_BITS = 16  # alpha and gamma: unsigned 16-bit (FORMAT.md)
 MAX_BASES = 8  # I_g and I_x
 CONFIG_LAYOUT = data.StructLayout({"addr": unsigned(12), "data": unsigned(32)})
 
@@ -33,7 +34,6 @@ class Reg(IntEnum):
     LIVE = 0x000  # live table entries - 1
     IX = 0x001  # I_x - 1
     RELU = 0x002  # 1: results are max(y, 0)
-    GAMMA = 0x010  # + j: G_j
     BIAS = 0x100  # + lane: the folded bias, signed 32-bit
     TABLE = 0x400  # + entry: a live group (entry_layout)
 
@@ -42,44 +42,58 @@ class Reg(IntEnum):
 class CoreParams:
     """``lanes`` dot products of ``width`` (a multiple of 32) bits per cycle.
 
-    ``acc_width``: the signed accumulator and result width; ``max_groups``: live-table depth;
-    ``max_words``: the most W-bit words in one group; ``regs_every``: popcount levels per register.
+    ``acc_width``: the signed accumulator and result width; ``coef_bits``: the unsigned coefficient
+    A_i * G_j (16: one SB_MAC16 or MULT18X18D a lane); ``per_lane_acts``: an activation word per lane
+    (else one word for all lanes, see the driver for depthwise); ``max_groups``: live-table depth;
+    ``max_words``: the most W-bit words in one group; ``regs_every``, ``regs_first``: popcount levels per
+    register, and before the first (0: regs_every; :func:`popcount.register_levels`); ``mul_reg``: a register
+    between the product and the accumulator (for fmax on ECP5, where Yosys leaves the MULT18X18D's
+    registers unused; on iCE40 it keeps the accumulator out of the SB_MAC16).
     """
 
     lanes: int
     width: int
     acc_width: int = 32
+    coef_bits: int = 16
+    per_lane_acts: bool = False
     max_groups: int = 64
     max_words: int = 16
     regs_every: int = 2
+    regs_first: int = 0
+    mul_reg: bool = False
 
     def __post_init__(self):
         if not 1 <= self.lanes <= 256:
             raise ValueError(f"lanes {self.lanes} outside 1..256")
         if self.width < 32 or self.width % 32:
             raise ValueError(f"width {self.width} is not a positive multiple of 32")
-        if not 2 <= self.acc_width <= 64:
-            raise ValueError(f"accumulator width {self.acc_width} outside 2..64")
-        if not 1 <= self.max_groups <= 1024 or self.max_words < 1 or self.regs_every < 1:
+        if not 2 <= self.acc_width <= 32:  # the bias is one configuration word
+            raise ValueError(f"accumulator width {self.acc_width} outside 2..32")
+        if not 1 <= self.coef_bits <= 32:
+            raise ValueError(f"coefficient width {self.coef_bits} outside 1..32")
+        if not 1 <= self.max_groups <= 1024 or self.max_words < 1 or self.regs_every < 1 or self.regs_first < 0:
             raise ValueError(f"max_groups {self.max_groups} outside 1..1024, or max_words {self.max_words} "
-                             f"or regs_every {self.regs_every} < 1")
+                             f"or regs_every {self.regs_every} < 1, or regs_first {self.regs_first} < 0")
 
     @property
     def entry_layout(self) -> data.StructLayout:
         return data.StructLayout({
             "bases_m1": range(MAX_BASES),  # I_e - 1: the most bases of any lane in this group
             "words_m1": range(self.max_words),  # W-bit words in the group - 1
-            "last_valid": range(self.width + 1),  # elements in the group's last word
         })
 
     @property
     def weight_layout(self) -> data.StructLayout:
-        return data.StructLayout({"bits": data.ArrayLayout(unsigned(self.width), self.lanes),
-                                  "alpha": data.ArrayLayout(unsigned(COORD_BITS), self.lanes)})
+        return data.StructLayout({"bits": data.ArrayLayout(unsigned(self.width), self.lanes)})
 
     @property
     def act_layout(self) -> data.StructLayout:
-        return data.StructLayout({"bits": data.ArrayLayout(unsigned(self.width), self.lanes)})
+        return data.StructLayout({"bits": data.ArrayLayout(unsigned(self.width), self.act_words),
+                                  "coef": data.ArrayLayout(unsigned(self.coef_bits), self.lanes)})
+
+    @property
+    def act_words(self) -> int:
+        return self.lanes if self.per_lane_acts else 1
 
     @property
     def result_layout(self) -> data.StructLayout:
@@ -87,13 +101,12 @@ class CoreParams:
 
     @property
     def popcount_latency(self) -> int:
-        return popcount.latency(self.width, self.regs_every)
+        return popcount.latency(self.width, self.regs_every, self.regs_first)
 
     @property
     def latency(self) -> int:
-        """A set's first weight beat to its first activation beat (1), then an activation beat's handshake to its
-        output's result handshake: stage 1, the popcount, the term, the accumulator."""
-        return self.popcount_latency + 4
+        """An output's last activation beat to its result: the popcount, the product (``mul_reg``), the sum."""
+        return self.popcount_latency + 1 + self.mul_reg
 
     @property
     def binary_macs_per_cycle(self) -> int:
@@ -115,14 +128,17 @@ class XnorCore(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p = self.params
-        lanes, width = p.lanes, p.width
+        lanes = p.lanes
 
         # ---- configuration
         live_m1 = Signal(range(p.max_groups))
         ix_m1 = Signal(range(MAX_BASES))
         relu = Signal()
-        gamma = Array(Signal(COORD_BITS, name=f"gamma{j}") for j in range(MAX_BASES))
-        bias = [Signal(signed(p.acc_width), name=f"bias{lane}") for lane in range(lanes)]
+        # The biases are read all at once on an output's first beat: one block RAM word, not P x acc_width flip-flops.
+        m.submodules.biases = biases = Memory(shape=data.ArrayLayout(signed(p.acc_width), lanes), depth=1, init=[],
+                                              attrs={"ram_style": "block"})
+        bias_w = biases.write_port(granularity=1)
+        bias = biases.read_port().data
         m.submodules.table = table = Memory(shape=p.entry_layout, depth=p.max_groups, init=[])
         table_w = table.write_port()
         table_r = table.read_port(transparent_for=(table_w,))
@@ -137,19 +153,14 @@ class XnorCore(wiring.Component):
         i_last, e_last = i == entry.bases_m1, e == live_m1
 
         stall = self.results.valid & ~self.results.ready
+        go = ~stall
         busy = Signal()  # any beat in flight or a result waiting
-        weight = Signal(p.weight_layout)  # the weight beat of the I_x beats in flight
-        weight_full = Signal()
-        accept = self.acts.valid & weight_full & ~stall
+        accept = self.acts.valid & self.weights.valid & go
         m.d.comb += [
             self.acts.ready.eq(accept),
-            self.weights.ready.eq(~weight_full | (accept & j_last)),  # the next weight follows with no bubble
+            self.weights.ready.eq(accept & j_last),  # the source holds a weight beat over its I_x beats
             self.config.ready.eq(~busy & (e == 0) & (i == 0) & (w == 0) & (j == 0)),
         ]
-        with m.If(accept & j_last):
-            m.d.sync += weight_full.eq(0)
-        with m.If(self.weights.valid & self.weights.ready):
-            m.d.sync += [weight.eq(self.weights.payload), weight_full.eq(1)]
 
         e_next = Signal.like(e)
         m.d.comb += [e_next.eq(e), table_r.addr.eq(e_next)]  # the read port follows e with no bubble
@@ -163,57 +174,60 @@ class XnorCore(wiring.Component):
                         m.d.comb += e_next.eq(Mux(e_last, 0, e + 1))
         m.d.sync += e.eq(e_next)
 
-        # ---- stage 1: XOR, then the popcount tree; n_valid, alpha_i * gamma_j and the flags ride alongside
-        go = ~stall
-        meta = data.StructLayout({"valid": 1, "first": 1, "last": 1, "n_valid": range(width + 1),
-                                  "scale": data.ArrayLayout(unsigned(2 * COORD_BITS), lanes)})
-        s1_bits = Signal(data.ArrayLayout(unsigned(width), lanes))
-        delayed = [Signal(meta, name=f"meta{k}") for k in range(p.popcount_latency + 1)]
-        s1, late = delayed[0], delayed[-1]
+        # ---- the popcount of weight XNOR activation; the coefficients and flags ride alongside. A beat not taken
+        # gets coefficient 0, so the accumulators may add every cycle: their only enable is the stall, as the DSPs'.
+        # Data registers have no reset, so Yosys may move them into the DSP blocks' input registers.
+        flags = data.StructLayout({"valid": 1, "first": 1, "last": 1})
+        delayed = [Signal(flags, name=f"flags{k}") for k in range(p.popcount_latency + p.mul_reg)]
+        coefs = [Signal(data.ArrayLayout(unsigned(p.coef_bits), lanes), name=f"coef{k}", reset_less=True)
+                 for k in range(p.popcount_latency)]
+        late, late_coef = delayed[-1], coefs[-1]
         with m.If(go):
             m.d.sync += [
-                s1.valid.eq(accept),
-                s1.first.eq((e == 0) & (i == 0) & (w == 0) & (j == 0)),
-                s1.last.eq(e_last & i_last & w_last & j_last),
-                s1.n_valid.eq(Mux(w_last, entry.last_valid, width)),
+                delayed[0].valid.eq(accept),
+                delayed[0].first.eq(accept & (e == 0) & (i == 0) & (w == 0) & (j == 0)),
+                delayed[0].last.eq(accept & e_last & i_last & w_last & j_last),
+                coefs[0].eq(Mux(accept, self.acts.payload.coef, 0)),
             ]
-            m.d.sync += [s1_bits[lane].eq(weight.bits[lane] ^ self.acts.payload.bits[lane]) for lane in range(lanes)]
-            m.d.sync += [s1.scale[lane].eq(weight.alpha[lane] * gamma[j]) for lane in range(lanes)]
-            m.d.sync += [b.eq(a) for a, b in pairwise(delayed)]
+            m.d.sync += [b.eq(a) for pipe in (delayed, coefs) for a, b in pairwise(pipe)]
+        acts = self.acts.payload.bits
         counts = []
         for lane in range(lanes):
-            pc = m.submodules[f"popcount{lane}"] = PopCount(width, p.regs_every)
-            m.d.comb += [pc.en.eq(go), pc.i.eq(s1_bits[lane])]
+            pc = m.submodules[f"popcount{lane}"] = PopCount(p.width, p.regs_every, p.regs_first)
+            m.d.comb += [pc.en.eq(go), pc.i.eq(~(self.weights.payload.bits[lane] ^ acts[lane if p.per_lane_acts else 0]))]
             counts.append(pc.o)
 
-        # ---- stage 3: the term of each lane
-        s3_valid, s3_first, s3_last = Signal(), Signal(), Signal()
-        terms = [Signal(signed(p.acc_width), name=f"term{lane}") for lane in range(lanes)]
-        with m.If(go):
-            m.d.sync += [s3_valid.eq(late.valid), s3_first.eq(late.first), s3_last.eq(late.last)]
-            # |term| <= the layer's accumulator bound, so truncating to acc_width keeps it exact.
-            m.d.sync += [t.eq((late.n_valid - 2 * c) * s) for t, c, s in zip(terms, counts, late.scale)]
-
-        # ---- stage 4: accumulate; the output's last beat sends the result
+        # ---- multiply-accumulate: an unsigned product added to the register or, on an output's first beat, to the
+        # start value; unsigned, reset-less, and the product straight into the adder is the shape Yosys maps into
+        # one SB_MAC16 (multiplier, adder and accumulator register). The sums wrap at acc_width bits, which is
+        # exact: the output fits (the driver checks the layer's bound) and two's complement sums are modular.
+        # The factor 2 of ``2 * popcount * c`` stays out (a shifted product is not the adder's input Yosys
+        # matches): the accumulator counts halves from start >> 1, and the result is 2 * acc + (start & 1).
+        for lane in range(lanes):
+            product = counts[lane] * late_coef[lane]
+            if p.mul_reg:
+                product_reg = Signal.like(product, name=f"product{lane}", reset_less=True)
+                with m.If(go):
+                    m.d.sync += product_reg.eq(product)
+                product = product_reg
+            acc = Signal(p.acc_width, name=f"acc{lane}", reset_less=True)  # after an output's last beat, y // 2
+            with m.If(go):
+                m.d.sync += acc.eq(Mux(late.first, (bias[lane] >> 1).as_unsigned(), acc) + product)
+            y = Cat(bias[lane][0], acc[:-1]).as_signed()
+            m.d.comb += self.results.payload.y[lane].eq(Mux(relu & y[-1], 0, y))
         with m.If(self.results.ready):
             m.d.sync += self.results.valid.eq(0)
-        for lane in range(lanes):
-            acc = Signal(signed(p.acc_width), name=f"acc{lane}")
-            total = Signal(signed(p.acc_width), name=f"total{lane}")
-            m.d.comb += total.eq(Mux(s3_first, bias[lane], acc) + terms[lane])
-            with m.If(go & s3_valid):
-                m.d.sync += acc.eq(total)
-                with m.If(s3_last):
-                    m.d.sync += self.results.payload.y[lane].eq(Mux(relu & total[-1], 0, total))
-        with m.If(go & s3_valid & s3_last):
+        with m.If(go & late.last):
             m.d.sync += self.results.valid.eq(1)
-        m.d.comb += busy.eq(Cat(d.valid for d in delayed).any() | s3_valid | self.results.valid)
+        m.d.comb += busy.eq(Cat(d.valid for d in delayed).any() | self.results.valid)
 
         # ---- configuration writes
         cfg = self.config.payload
         write = self.config.valid & self.config.ready
         m.d.comb += [table_w.addr.eq(cfg.addr), table_w.data.eq(cfg.data),
                      table_w.en.eq(write & (cfg.addr[10:] == Reg.TABLE >> 10))]
+        m.d.comb += [bias_w.data[lane].eq(cfg.data.as_signed()) for lane in range(lanes)]
+        m.d.comb += [bias_w.en[lane].eq(write & (cfg.addr == Reg.BIAS + lane)) for lane in range(lanes)]
         with m.If(write):
             with m.If(cfg.addr == Reg.LIVE):
                 m.d.sync += live_m1.eq(cfg.data)
@@ -221,10 +235,4 @@ class XnorCore(wiring.Component):
                 m.d.sync += ix_m1.eq(cfg.data)
             with m.If(cfg.addr == Reg.RELU):
                 m.d.sync += relu.eq(cfg.data[0])
-            for k in range(MAX_BASES):
-                with m.If(cfg.addr == Reg.GAMMA + k):
-                    m.d.sync += gamma[k].eq(cfg.data)
-            for lane in range(lanes):
-                with m.If(cfg.addr == Reg.BIAS + lane):
-                    m.d.sync += bias[lane].eq(cfg.data.as_signed())
         return m

@@ -1,9 +1,9 @@
 """The layer driver: an ALQ layer and its input as the core's stream beats, run in the Amaranth simulator.
 
-Output units go to the lanes in sets of P (the last set pads with idle lanes: alpha 0, bias 0). Per
-set the driver writes the configuration (the live-group table, I_x, gamma, relu and each lane's
-folded bias), then streams every output position's beats in the core's order (hw/README.md) and
-collects one result beat per position. An average pool has no ALQ arithmetic: the host computes it
+Output units go to the lanes in sets of P (the last set pads with idle lanes: coefficient 0, bias 0).
+Per set the driver writes the configuration (the live-group table, I_x, relu and each lane's bias),
+then streams every output position's beats in the core's order (hw/README.md), each activation
+beat with every lane's coefficient A_gi * G_j, and collects one result beat per position. An average pool has no ALQ arithmetic: the host computes it
 (``reference.layer_forward``) in zero core cycles.
 """
 from __future__ import annotations
@@ -34,13 +34,11 @@ class UnitSet:
     beats: int  # per output: I_x * sum over live entries of I_e * words_e
 
 
-def check_params(layer: AlqLayer, x: np.ndarray, lanes: int, width: int, acc_width: int = 32) -> None:
-    """One-line :class:`InputError` for parameters or an input that do not fit the layer."""
+def check_params(layer: AlqLayer, x: np.ndarray, lanes: int, width: int, **params) -> None:
+    """One-line :class:`InputError` for parameters or an input that do not fit the layer; ``params`` go to
+    :class:`CoreParams`."""
     try:
-        if layer.alq:
-            params_for(layer, lanes, width, acc_width)
-        else:
-            CoreParams(lanes, width, acc_width)
+        core = params_for(layer, lanes, width, **params) if layer.alq else CoreParams(lanes, width, **params)
     except ValueError as e:
         raise InputError(str(e)) from None
     x = np.asarray(x)
@@ -48,13 +46,27 @@ def check_params(layer: AlqLayer, x: np.ndarray, lanes: int, width: int, acc_wid
         raise InputError(f"input is {x.dtype} {x.shape}; the layer reads integers {tuple(layer.in_shape)}")
     if layer.alq:
         bound = int(accumulator_bound(layer).max())
-        if bound >= 1 << (acc_width - 1):
-            raise InputError(f"accumulator of {acc_width} bits too narrow: the layer's sums reach {bound}")
+        if bound >= 1 << (core.acc_width - 1):
+            raise InputError(f"accumulator of {core.acc_width} bits too narrow: the layer's sums reach {bound}")
+        largest = int(layer.alpha.max(initial=0)) * int(layer.gamma.max())
+        if largest >= 1 << core.coef_bits:
+            raise InputError(f"coefficient of {core.coef_bits} bits too narrow: the layer's largest A*G_j is "
+                             f"{largest}; re-export it with fewer alpha or gamma fraction bits")
 
 
-def params_for(layer: AlqLayer, lanes: int, width: int, acc_width: int = 32) -> CoreParams:
+def params_for(layer: AlqLayer, lanes: int, width: int, **params) -> CoreParams:
     """A core whose table and word counter are just large enough for ``layer``."""
-    return CoreParams(lanes, width, acc_width, max_groups=layer.groups, max_words=-(-layer.n // width))
+    return CoreParams(lanes, width, max_groups=layer.groups, max_words=-(-layer.n // width), **params)
+
+
+def core_bias(layer: AlqLayer, width: int) -> np.ndarray:
+    """The accumulator's start per unit, int64 [O], for a core that adds ``2 * c * popcount(w XNOR a)`` over
+    all W bits of each word. A word's term is ``c (n_valid - 2 popcount(w XOR a))`` (FORMAT.md), and the
+    XNOR counts the W - n_valid padding bits too, so the word adds ``c (2 W - n_valid)`` too many:
+    the start is the folded bias less ``A_gi G_j (2 W words_g - n_g)`` over every group, base and j."""
+    lengths = layer.group_lengths()
+    excess = (layer.alpha.astype(np.int64).sum(axis=2) * (2 * width * -(-lengths // width) - lengths)).sum(axis=1)
+    return reference.folded_bias(layer) - excess * int(layer.gamma.astype(np.int64).sum())
 
 
 def _chunks(packed: np.ndarray, width: int) -> np.ndarray:
@@ -72,45 +84,55 @@ def _ints(words: np.ndarray) -> list[int]:
     return [int.from_bytes(row.tobytes(), "little") for row in rows]
 
 
+def _fields(values: np.ndarray, bits: int) -> list[int]:
+    """[beats, fields] of unsigned integers -> one integer per beat, ``bits`` a field, the first lowest."""
+    return [sum(int(v) << (bits * k) for k, v in enumerate(row)) for row in values]
+
+
 def schedule(layer: AlqLayer, codes: np.ndarray, core: CoreParams) -> list[UnitSet]:
-    """The unit sets of ``layer`` for activation codes [positions, O or 1, G, I_x, words32]."""
+    """The unit sets of ``layer`` for activation codes [positions, O or 1, G, I_x, words32].
+
+    A depthwise layer (an input per unit) on a core with one activation word for all lanes goes one
+    unit a set, the other lanes idle."""
     lanes, width, ix = core.lanes, core.width, layer.activation_bits
     alphas, planes = layer.alpha, layer.bits
     if not alphas.shape[2]:  # I_max = 0, every group pruned: one basis of zeros, so the sets below yield the biases
         alphas = np.zeros((*alphas.shape[:2], 1), np.uint16)
         planes = np.zeros((*planes.shape[:2], 1, planes.shape[3]), np.uint32)
+    own_input = codes.shape[1] > 1
+    step = 1 if own_input and not core.per_lane_acts else lanes
     w_bits, a_bits = _chunks(planes, width), _chunks(codes, width)  # [O, G, I, c, .], [P, O|1, G, I_x, c, .]
     lengths = layer.group_lengths()
     group_words = -(-lengths // width)
-    bias = reference.folded_bias(layer)
-    alpha_at = core.weight_layout["alpha"].offset
+    bias = core_bias(layer, width)
+    gamma = layer.gamma.astype(np.int64)
+    coef_at = core.act_layout["coef"].offset
     sets = []
-    for first in range(0, layer.units, lanes):
-        units = np.arange(first, first + lanes)
+    for first in range(0, layer.units, step):
+        units = np.full(lanes, -1)
+        units[:step] = np.arange(first, first + step)
         units[units >= layer.units] = -1
         real = units >= 0
         counts = np.where(real[:, None], layer.counts[units], 0).max(axis=0)
-        live, words, last = np.flatnonzero(counts), group_words, lengths - width * (group_words - 1)
-        if not len(live):  # every group pruned: one word of alpha 0 (I_x beats) yields the bias
-            live, counts, words, last = np.array([0]), np.ones_like(counts), np.ones_like(words), np.zeros_like(last)
+        live, words = np.flatnonzero(counts), group_words
+        if not len(live):  # every group pruned: one word of coefficient 0 (I_x beats) yields the bias
+            live, counts, words = np.array([0]), np.ones_like(counts), np.ones_like(words)
         seq = [(g, i, w) for g in live for i in range(counts[g]) for w in range(words[g])]
         g_w, i_w, w_w = (np.array(v) for v in zip(*seq))
         w_lane = np.where(real[:, None, None], w_bits[units][:, g_w, i_w, w_w], 0)  # [lanes, beats, .]
-        alpha = np.where(real[:, None], alphas[units][:, g_w, i_w], 0)
-        weights = [b | a << alpha_at for b, a in zip(_ints(w_lane.swapaxes(0, 1)), _ints(alpha.T.astype(np.uint16)))]
+        alpha = np.where(real[:, None], alphas[units][:, g_w, i_w], 0)  # [lanes, weight beats]
+        coefs = _fields((np.repeat(alpha, ix, axis=1) * np.tile(gamma, len(seq))).T, core.coef_bits)
         g_a, w_a, j_a = np.repeat(g_w, ix), np.repeat(w_w, ix), np.tile(np.arange(ix), len(seq))
-        acts = a_bits[:, np.where(real, units, 0)] if codes.shape[1] > 1 else a_bits[:, [0] * lanes]
-        acts = acts[:, :, g_a, j_a, w_a]  # [positions, lanes, beats, .]
-        acts = np.where(real[None, :, None, None], acts, 0).swapaxes(1, 2)
+        sources = np.where(real, units, 0) if own_input else np.zeros(lanes, int)
+        acts = a_bits[:, sources[: core.act_words]][:, :, g_a, j_a, w_a].swapaxes(1, 2)  # [positions, beats, ., .]
+        acts = [b | c << coef_at for b, c in zip(_ints(acts.reshape(-1, *acts.shape[2:])), coefs * len(codes))]
         config = [(Reg.LIVE, len(live) - 1), (Reg.IX, ix - 1), (Reg.RELU, int(layer.relu))]
-        config += [(Reg.GAMMA + j, int(v)) for j, v in enumerate(layer.gamma)]
+        # The start may pass the bound; it is sent modulo 2^32, as the core's sums wrap (core.py).
         config += [(Reg.BIAS + k, int(bias[u]) & 0xFFFFFFFF if u >= 0 else 0) for k, u in enumerate(units)]
         for e, g in enumerate(live):
-            entry = core.entry_layout.const({"bases_m1": counts[g] - 1, "words_m1": words[g] - 1,
-                                             "last_valid": last[g]})
+            entry = core.entry_layout.const({"bases_m1": counts[g] - 1, "words_m1": words[g] - 1})
             config.append((Reg.TABLE + e, entry.as_value().value))
-        sets.append(UnitSet(units, config, weights, _ints(acts.reshape(-1, *acts.shape[2:])), len(codes),
-                            len(seq) * ix))
+        sets.append(UnitSet(units, config, _ints(w_lane.swapaxes(0, 1)), acts, len(codes), len(seq) * ix))
     return sets
 
 
@@ -187,14 +209,14 @@ def run(params: CoreParams, sets: list[UnitSet], vcd: str | None = None,
 
 
 def simulate_layer(layer: AlqLayer, x: np.ndarray, frac: int, lanes: int, width: int, vcd: str | None = None, *,
-                   acc_width: int = 32, result_ready: Callable[[int], bool] | None = None) -> tuple[np.ndarray, int]:
+                   result_ready: Callable[[int], bool] | None = None, **params) -> tuple[np.ndarray, int]:
     """One layer on the simulated core -> (int64 [OH, OW, O], cycles); :class:`MismatchError` unless every
-    element == ``reference.layer_forward``."""
-    check_params(layer, x, lanes, width, acc_width)
+    element == ``reference.layer_forward``. ``params`` go to :class:`CoreParams` (acc_width, per_lane_acts, ...)."""
+    check_params(layer, x, lanes, width, **params)
     want, _ = reference.layer_forward(layer, x, frac)
     if not layer.alq:
         return want, 0
-    params = params_for(layer, lanes, width, acc_width)
+    params = params_for(layer, lanes, width, **params)
     y, cycles = run(params, schedule(layer, reference.layer_codes(layer, x, frac), params), vcd, result_ready)
     y = y.reshape(want.shape)
     if not np.array_equal(y, want):

@@ -6,25 +6,34 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 
-def latency(width: int, regs_every: int) -> int:
-    """Cycles through the tree: one register per ``regs_every`` levels of ceil(log2 width), and the root's."""
-    return -(-(width - 1).bit_length() // regs_every)
+def register_levels(width: int, regs_every: int, regs_first: int = 0) -> list[int]:
+    """The tree levels followed by a register: ``regs_first`` (``regs_every`` if 0), then every ``regs_every``
+    levels, and the root (level ceil(log2 width))."""
+    levels = (width - 1).bit_length()
+    return [*range(regs_first or regs_every, levels, regs_every), levels]
+
+
+def latency(width: int, regs_every: int, regs_first: int = 0) -> int:
+    """Cycles through the tree: one per register level."""
+    return len(register_levels(width, regs_every, regs_first))
 
 
 class PopCount(wiring.Component):
     """Ones in a ``width``-bit word after ``latency`` cycles.
 
     Level k of the tree adds pairs of level k-1's sums (the bits are level 0). A register follows
-    every ``regs_every`` levels and the root, so ``latency = ceil(levels / regs_every)``; the
-    registers hold while ``en`` is low (the core's pipeline stall).
+    the levels of :func:`register_levels`; they hold while ``en`` is low (the core's pipeline stall).
+    The first levels add few bits, so a longer first stage (``regs_first``) costs little time, and
+    Yosys packs the stage's adders into fewer LUTs than with a register every two levels.
     """
 
-    def __init__(self, width: int, regs_every: int = 2):
-        if width < 2 or regs_every < 1:
-            raise ValueError(f"popcount width {width} < 2 or regs_every {regs_every} < 1")
-        self.width, self.regs_every = width, regs_every
+    def __init__(self, width: int, regs_every: int = 2, regs_first: int = 0):
+        if width < 2 or regs_every < 1 or regs_first < 0:
+            raise ValueError(f"popcount width {width} < 2, regs_every {regs_every} < 1 or regs_first {regs_first} < 0")
+        self.width = width
         self.levels = (width - 1).bit_length()
-        self.latency = latency(width, regs_every)
+        self.registered = register_levels(width, regs_every, regs_first)
+        self.latency = len(self.registered)
         super().__init__({"en": In(1), "i": In(width), "o": Out(range(width + 1))})
 
     def elaborate(self, platform):
@@ -33,8 +42,10 @@ class PopCount(wiring.Component):
         for level in range(1, self.levels + 1):
             # An odd sum out passes up a level unchanged.
             sums = [sums[k] + sums[k + 1] if k + 1 < len(sums) else sums[k] for k in range(0, len(sums), 2)]
-            if level % self.regs_every == 0 or level == self.levels:
-                regs = [Signal(range((1 << level) + 1), name=f"sum{level}_{k}") for k in range(len(sums))]
+            if level in self.registered:
+                # No reset: data only, and the root's register may become a DSP block's input register.
+                regs = [Signal(range((1 << level) + 1), name=f"sum{level}_{k}", reset_less=True)
+                        for k in range(len(sums))]
                 with m.If(self.en):
                     m.d.sync += [r.eq(s) for r, s in zip(regs, sums)]
                 sums = regs

@@ -2,7 +2,8 @@
 or an ECP5 board (amaranth-boards platforms; the pins are the platform's ``uart`` resource).
 
 Host to board, frames of a command byte and a beat's payload, little-endian (hw/README.md):
-``C`` + 6 bytes (config: address, value), ``W`` + a weight beat, ``A`` + an activation beat.
+``C`` + 6 bytes (config: address, value), ``W`` + a weight beat, ``A`` + an activation beat. A weight
+frame must follow the last activation frame of the one before (:func:`frames` keeps this order).
 Board to host: each result beat, little-endian. A set's frames go in the order the core takes the
 beats (:func:`frames`); the host reads a set's results before it configures the next set.
 """
@@ -52,33 +53,49 @@ class Top(wiring.Component):
             m.submodules.tx_pin = tx_pin = io.Buffer("o", uart.tx)
             m.d.comb += [urx.rx.eq(rx_pin.i), tx_pin.o.eq(utx.tx)]
 
-        # Host to core: a frame's bytes shift into the top of one register, the payload then sits in its top bytes.
-        targets = {CMD_CONFIG: core.config, CMD_WEIGHTS: core.weights, CMD_ACTS: core.acts}
+        # Host to core: a frame's bytes shift into the top of a register, the payload then sits in its low bytes.
+        # Weight frames have their own register: the core reads the weight beat until it takes it, I_x
+        # activation frames later, so it is the only copy of the weights.
+        weight_bytes = nbytes(core.weights.payload.shape())
+        weight = Signal(8 * weight_bytes)
+        m.d.comb += core.weights.payload.eq(weight)
+        with m.If(core.weights.valid & core.weights.ready):
+            m.d.sync += core.weights.valid.eq(0)
+        targets = {CMD_CONFIG: core.config, CMD_ACTS: core.acts}
         size = max(nbytes(port.payload.shape()) for port in targets.values())
         frame = Signal(8 * size)
-        left = Signal(range(size + 1))
+        left = Signal(range(max(size, weight_bytes) + 1))
         command = Signal(8)
         with m.FSM():
             with m.State("COMMAND"):
                 m.d.comb += urx.data.ready.eq(1)
                 m.d.sync += command.eq(urx.data.payload)
                 with m.If(urx.data.valid), m.Switch(urx.data.payload):
-                    for code, port in targets.items():
+                    for code, n in ((CMD_WEIGHTS, weight_bytes),
+                                    *((code, nbytes(port.payload.shape())) for code, port in targets.items())):
                         with m.Case(code):
-                            m.d.sync += left.eq(nbytes(port.payload.shape()))
+                            m.d.sync += left.eq(n)
                             m.next = "DATA"
             with m.State("DATA"):
                 m.d.comb += urx.data.ready.eq(1)
                 with m.If(urx.data.valid):
-                    m.d.sync += [frame.eq(Cat(frame[8:], urx.data.payload)), left.eq(left - 1)]
+                    m.d.sync += left.eq(left - 1)
+                    with m.If(command == CMD_WEIGHTS):
+                        m.d.sync += weight.eq(Cat(weight[8:], urx.data.payload))
+                    with m.Else():
+                        m.d.sync += frame.eq(Cat(frame[8:], urx.data.payload))
                     with m.If(left == 1):
                         m.next = "PUSH"
             with m.State("PUSH"):  # bytes arriving now are lost; the protocol's order keeps this short
+                with m.If(command == CMD_WEIGHTS):
+                    m.d.sync += core.weights.valid.eq(1)
+                    m.next = "COMMAND"
                 for code, port in targets.items():
-                    m.d.comb += [port.valid.eq(command == code),
-                                 port.payload.eq(frame[8 * (size - nbytes(port.payload.shape())):])]
+                    m.d.comb += port.valid.eq(command == code)
                     with m.If(port.valid & port.ready):
                         m.next = "COMMAND"
+        for port in targets.values():  # not gated by the state: the activation bits go straight to the popcounts
+            m.d.comb += port.payload.eq(frame[8 * (size - nbytes(port.payload.shape())):])
 
         # Core to host: a result beat, one byte after the other.
         out_bytes = nbytes(core.results.payload.shape())
@@ -91,6 +108,13 @@ class Top(wiring.Component):
         with m.If(utx.data.valid & utx.data.ready):
             m.d.sync += [out.eq(out >> 8), out_left.eq(out_left - 1)]
         return m
+
+
+# The configuration per device (hw/README.md, "Synthesis"): build_top(**DEVICE_DEFAULTS[name]).
+DEVICE_DEFAULTS = {
+    "up5k": {"lanes": 4, "width": 256, "regs_first": 4, "regs_every": 2},
+    "ecp5-25k": {"lanes": 16, "width": 256, "regs_first": 2, "regs_every": 2, "mul_reg": True},
+}
 
 
 class Build(NamedTuple):

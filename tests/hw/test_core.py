@@ -6,6 +6,7 @@ from hw_layers import random_fc
 
 from codegen.alq import reference
 from codegen.alq.format import accumulator_bound
+from codegen.errors import InputError
 from hw.driver import cycle_model, params_for, schedule, simulate_layer
 
 
@@ -79,11 +80,28 @@ def test_back_pressure_on_one_beat_outputs():
 
 def test_cycle_model_equals_simulated_cycles():
     rng = np.random.default_rng(10)
-    for lanes, width in ((8, 64), (5, 32), (2, 96)):
-        layer, x, frac = random_fc(rng, 11)
-        params = params_for(layer, lanes, width)
-        _, cycles = simulate_layer(layer, x, frac, lanes, width)
-        assert cycles == cycle_model(schedule(layer, reference.layer_codes(layer, x, frac), params), params.latency)
+    depthwise = random_layer(rng, "depthwise", (4, 4, 5), 0, kernel=(3, 3), ix=2)
+    cases = [(*random_fc(rng, 11), lanes, width, {}) for lanes, width in ((8, 64), (5, 32), (2, 96))]
+    cases += [(depthwise, rng.integers(-100, 100, size=(4, 4, 5)), 6, 4, 32, {"per_lane_acts": per_lane})
+              for per_lane in (False, True)]
+    cases.append((*random_fc(rng, 7), 3, 32, {"mul_reg": True, "regs_first": 3}))
+    for layer, x, frac, lanes, width, kw in cases:
+        params = params_for(layer, lanes, width, **kw)
+        _, cycles = simulate_layer(layer, x, frac, lanes, width, **kw)
+        sets = schedule(layer, reference.layer_codes(layer, x, frac), params)
+        assert len(sets) == -(-layer.units // (lanes if kw.get("per_lane_acts", True) else 1))
+        assert cycles == cycle_model(sets, params.latency)
+
+
+def test_coefficients_wider_than_the_core_are_one_line_errors():
+    rng = np.random.default_rng(16)
+    layer, x, frac = random_fc(rng, 4)
+    layer.alpha[layer.alpha > 0] = 300
+    layer.gamma[:] = 300  # 90000 >= 2^16
+    with pytest.raises(InputError, match="coefficient of 16 bits too narrow: the layer's largest A\\*G_j is 90000; "
+                                         "re-export it with fewer alpha or gamma fraction bits"):
+        simulate_layer(layer, x, frac, lanes=4, width=32)
+    simulate_layer(layer, x, frac, lanes=4, width=32, coef_bits=17)
 
 
 def test_eight_bases_and_a_narrow_accumulator():

@@ -19,13 +19,14 @@ def _random():
 MODELS = {"random": _random}
 
 
-@pytest.mark.parametrize("lanes, width", [(8, 64), (3, 32)])
+@pytest.mark.parametrize("lanes, width, per_lane_acts", [(8, 64, False), (3, 32, True)])
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_every_layer_equals_the_reference(name, lanes, width):
+def test_every_layer_equals_the_reference(name, lanes, width, per_lane_acts):
+    """Both activation modes: the depthwise layer runs a channel a set on a broadcast core."""
     model, x = MODELS[name]()
     want = reference.forward(model, x)
     for index, (layer, frac) in enumerate(zip(model.layers, model.input_fracs())):
-        y, cycles = simulate_layer(layer, x, frac, lanes, width)  # raises MismatchError unless ==
+        y, cycles = simulate_layer(layer, x, frac, lanes, width, per_lane_acts=per_lane_acts)  # MismatchError unless ==
         assert np.array_equal(y, want[index])
         assert (cycles > 0) == layer.alq
         x = y

