@@ -108,7 +108,7 @@ emulate: $(STAMP) toolchain ## boot the emulated board with MODEL flashed; serve
 bench: $(STAMP) toolchain ## run the benchmarks, write build/bench.json (and the training benchmarks' files)
 	@mkdir -p $(BUILD)
 	$(PY) -m host.bench --out $(BUILD)/bench.json
-	$(MAKE) --no-print-directory bench-dress bench-train bench-train-board bench-dress-train
+	$(MAKE) --no-print-directory bench-dress bench-train bench-train-board bench-dress-train bench-alq bench-alq-hw bench-hw
 
 bench-dress: $(STAMP) toolchain ## DRESS sub-nets' sparse kernels vs the dense DSP kernels on QEMU (about 2 min), write build/bench_dress.json
 	@mkdir -p $(BUILD)
@@ -126,11 +126,24 @@ bench-dress-train: $(STAMP) ## DRESS sub-nets vs pruning + fine-tuning on digits
 	@mkdir -p $(BUILD)
 	$(PY) -m host.bench_dress_train --json $(BUILD)/bench_dress_train.json --markdown $(BUILD)/bench_dress_train.md
 
-.PHONY: hw-synth bench-hw
+.PHONY: hw-synth bench-hw bench-alq bench-alq-hw
+
+ALQ_DIGITS := $(BUILD)/alq/digits-2bit.npz
+
+bench-alq: $(STAMP) ## ALQ's adaptive bit-widths vs a uniform bit-width on digits (about 3 min), write build/bench_alq.json, .md
+	@mkdir -p $(BUILD)
+	$(PY) -m host.bench_alq --json $(BUILD)/bench_alq.json --markdown $(BUILD)/bench_alq.md
+
+$(ALQ_DIGITS): $(STAMP)
+	@mkdir -p $(dir $@)
+	$(TINYSYN) alq builtin:digits-cnn --avg-bits 2 -o $@
+
+bench-alq-hw: $(ALQ_DIGITS) toolchain ## the accelerator's cycles vs the Cortex-M4 kernel's instructions per layer of the ALQ digits model, write build/bench_alq_hw.json, .md
+	$(PY) -m host.bench_alq_hw $(ALQ_DIGITS) --work $(BUILD)/bench/alq_hw --json $(BUILD)/bench_alq_hw.json --markdown $(BUILD)/bench_alq_hw.md
 
 hw-synth: $(STAMP) ## synthesize, place and route the accelerator for DEVICE=up5k|ecp5-25k, write build/hw/synth-$(DEVICE).json
 	@mkdir -p $(BUILD)/hw
-	$(PY) -m host.hw_synth_cli --device $(DEVICE) --work $(BUILD)/hw/$(DEVICE) --json $(BUILD)/hw/synth-$(DEVICE).json
+	$(TINYSYN) hw synth --device $(DEVICE) --work $(BUILD)/hw/$(DEVICE) --json $(BUILD)/hw/synth-$(DEVICE).json
 
 bench-hw: $(STAMP) ## the accelerator's default configuration on every FPGA (a few minutes), write build/bench_hw.json, .md
 	@mkdir -p $(BUILD)

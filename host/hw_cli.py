@@ -113,3 +113,6 @@ def verilog(lanes, width, acc_width, coef_bits, per_lane_acts, max_groups, max_w
         raise InputError(str(e)) from None
     write_atomically(Path(out_path), to_verilog(build.top).encode())
     click.echo(f"{out_path}: {lanes} lanes x {width} bits = {build.binary_macs_per_cycle} binary MACs per cycle")
+
+
+hw.add_command(__import__("host.hw_synth_cli", fromlist=["synth_command"]).synth_command)

@@ -49,6 +49,3 @@ def synth_command(device_name, lanes, width, freq_mhz, seed, work, json_out):
         click.echo(f"tinysyn: error: {err}", err=True)
         sys.exit(err.exit_code)
 
-
-if __name__ == "__main__":  # `python -m host.hw_synth_cli` (make hw-synth) until the hw group registers the command
-    synth_command()

@@ -14,9 +14,10 @@ from amaranth.back import rtlil
 
 from codegen.errors import BuildError, InputError
 from codegen.files import write_atomically
-from hw import pnr_report, standin, tools
+from hw import pnr_report, tools
 from hw.devices import check_fits, device
 from hw.pins import constraints
+from hw.top import build_top
 
 YOSYS_TIMEOUT_S = 1800.0
 NEXTPNR_TIMEOUT_S = 1800.0
@@ -26,14 +27,13 @@ OUTPUTS = ("netlist.json", "report.json", "pins.pcf", "pins.lpf")  # what the to
 PNR_PHASES = {"Info: Placed ": "place", "Info: Routing": "route"}
 
 
-def synth(device_name: str, lanes: int | None = None, width: int | None = None, top=None, freq_mhz: float | None = None,
-          seed: int = 1, multipliers: int = 0, work: Path | str | None = None, json_out: Path | str | None = None,
-          progress=None) -> dict:
-    """Build ``top(lanes, width) -> (Elaboratable, binary MACs per cycle)`` for ``device_name`` and report it.
+def synth(device_name: str, lanes: int | None = None, width: int | None = None, freq_mhz: float | None = None,
+          seed: int = 1, work: Path | str | None = None, json_out: Path | str | None = None,
+          progress=None, **core_options) -> dict:
+    """Build the accelerator's top level (hw/top.py) for ``device_name`` and report it.
 
-    Defaults: the device's accelerator configuration and target, the stand-in top
-    (hw/standin.py). ``multipliers`` (DSPs the top needs) feeds the pre-check only.
-    ``work`` keeps the intermediate files and tool logs (default build/hw/<device>);
+    Defaults: the device's accelerator configuration (``core_options`` override its
+    CoreParams options) and target. ``work`` keeps the intermediate files and tool logs (default build/hw/<device>);
     ``progress(phase)`` hears "yosys", "place" and "route" as they start. Raises
     InputError, ResourceError (does not fit) or BuildError (a tool failed);
     ``json_out`` is written, atomically, only on success.
@@ -42,9 +42,9 @@ def synth(device_name: str, lanes: int | None = None, width: int | None = None, 
     dev = device(device_name)
     lanes, width = lanes or dev.lanes, width or dev.width
     target = freq_mhz or dev.target_mhz
-    check_fits(dev, lanes, width, multipliers)
+    check_fits(dev, lanes, width)
     try:
-        design, macs = (top or standin.build_top)(lanes, width)
+        design, macs = build_top(lanes, width, **{**dev.core_options, **core_options})
     except ValueError as err:
         raise InputError(f"{dev.name}: {lanes} x {width}: {err}") from None
 

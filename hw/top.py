@@ -110,13 +110,6 @@ class Top(wiring.Component):
         return m
 
 
-# The configuration per device (hw/README.md, "Synthesis"): build_top(**DEVICE_DEFAULTS[name]).
-DEVICE_DEFAULTS = {
-    "up5k": {"lanes": 4, "width": 256, "regs_first": 4, "regs_every": 2},
-    "ecp5-25k": {"lanes": 16, "width": 256, "regs_first": 2, "regs_every": 2, "mul_reg": True},
-}
-
-
 class Build(NamedTuple):
     top: Top
     binary_macs_per_cycle: int

@@ -1,12 +1,11 @@
-"""Whole models layer by layer through the simulated core, == the reference on every element.
-
-To add a model (the digits ALQ model, say), add a loader to MODELS returning (model, input).
-"""
+"""Whole models layer by layer through the simulated core, == the reference on every element: a random
+model, and the ALQ digits model (tests/conftest.py) on each device's default configuration."""
 import numpy as np
 import pytest
 from alq.alq_random import random_model
 
 from codegen.alq import reference
+from hw.devices import DEVICES
 from hw.driver import simulate_layer
 
 
@@ -29,4 +28,14 @@ def test_every_layer_equals_the_reference(name, lanes, width, per_lane_acts):
         y, cycles = simulate_layer(layer, x, frac, lanes, width, per_lane_acts=per_lane_acts)  # MismatchError unless ==
         assert np.array_equal(y, want[index])
         assert (cycles > 0) == layer.alq
+        x = y
+
+
+@pytest.mark.parametrize("device", sorted(DEVICES))
+def test_alq_digits_model_on_the_device_defaults(alq_digits, device):
+    model, x = alq_digits
+    want = reference.forward(model, x)
+    for index, (layer, frac) in enumerate(zip(model.layers, model.input_fracs())):
+        y, _ = simulate_layer(layer, x, frac, **DEVICES[device].core_params())  # MismatchError unless ==
+        assert np.array_equal(y, want[index])
         x = y

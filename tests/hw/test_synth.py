@@ -14,17 +14,17 @@ from codegen.errors import InputError, ResourceError
 from hw.devices import MIN_LUTS_PER_MAC
 from hw.synth import synth
 
-LANES, WIDTH = 2, 16
+LANES, WIDTH = 2, 32
 
 
 def tinysyn_hw_synth(*args):
-    return subprocess.run([sys.executable, "-m", "host.hw_synth_cli", *map(str, args)], check=False,
+    return subprocess.run([sys.executable, "-m", "host.cli", "hw", "synth", *map(str, args)], check=False,
                           capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    """The CLI's JSON for a 2 x 16 stand-in on the UP5K."""
+    """The CLI's JSON for a 2 x 32 accelerator on the UP5K."""
     out = tmp_path_factory.mktemp("synth")
     proc = tinysyn_hw_synth("--device", "up5k", "--lanes", LANES, "--width", WIDTH, "--work", out / "work",
                             "--json", out / "up5k.json")
@@ -58,9 +58,9 @@ def test_precheck_rejects_an_absurd_configuration_before_any_tool(tmp_path):
     assert not (tmp_path / "work").exists() and not (tmp_path / "r.json").exists()
 
 
-def test_precheck_rejects_more_multipliers_than_dsps(tmp_path):
-    with pytest.raises(ResourceError, match="9 multipliers need as many DSPs"):
-        synth("up5k", lanes=9, width=8, multipliers=9, work=tmp_path / "work")
+def test_precheck_rejects_more_lanes_than_dsps(tmp_path):
+    with pytest.raises(ResourceError, match="9 lanes need as many DSP blocks"):
+        synth("up5k", lanes=9, width=32, work=tmp_path / "work")
     assert not (tmp_path / "work").exists()
 
 

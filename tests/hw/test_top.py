@@ -15,8 +15,9 @@ from amaranth.sim import Simulator
 
 from codegen.alq import reference
 from hw.core import CoreParams
+from hw.devices import DEVICES
 from hw.driver import params_for, schedule
-from hw.top import DEVICE_DEFAULTS, Top, build_top, frames, results
+from hw.top import Top, build_top, frames, results
 
 DIVISOR = 4  # clock cycles per UART bit: fast to simulate
 
@@ -85,4 +86,4 @@ def test_yosys_maps_one_dsp_block_a_lane(tmp_path, synth, dsp):
 
 def test_device_defaults_are_the_issue_s_mac_counts():
     for name, macs in (("up5k", 1024), ("ecp5-25k", 4096)):
-        assert CoreParams(**DEVICE_DEFAULTS[name]).binary_macs_per_cycle >= macs
+        assert CoreParams(**DEVICES[name].core_params()).binary_macs_per_cycle >= macs
