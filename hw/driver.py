@@ -65,8 +65,7 @@ def core_bias(layer: AlqLayer, width: int) -> np.ndarray:
     XNOR counts the W - n_valid padding bits too, so the word adds ``c (2 W - n_valid)`` too many:
     the start is the folded bias less ``A_gi G_j (2 W words_g - n_g)`` over every group, base and j."""
     lengths = layer.group_lengths()
-    excess = (layer.alpha.astype(np.int64).sum(axis=2) * (2 * width * -(-lengths // width) - lengths)).sum(axis=1)
-    return reference.folded_bias(layer) - excess * int(layer.gamma.astype(np.int64).sum())
+    return reference.folded_bias(layer) - reference.coefficient_sums(layer, 2 * width * -(-lengths // width) - lengths)
 
 
 def _chunks(packed: np.ndarray, width: int) -> np.ndarray:

@@ -102,8 +102,7 @@ def quantizer(layer: AlqLayer, frac: int) -> tuple[np.ndarray, np.ndarray]:
 
 def folded_bias(layer: AlqLayer) -> np.ndarray:
     """bias + the x_ref term + sum_j G_j * sum_g n_g sum_i A_gi: all of the unit sum the input does not change."""
-    coords = (layer.alpha.astype(np.int64).sum(axis=2) * layer.group_lengths()).sum(axis=1)
-    bias = reference.folded_bias(layer) + int(layer.gamma.astype(np.int64).sum()) * coords
+    bias = reference.folded_bias(layer) + reference.coefficient_sums(layer, layer.group_lengths())
     assert np.abs(bias).max() < 1 << (ACC_BITS - 1), "the format's accumulator bound covers the folded bias"
     return bias.astype(np.int32)
 

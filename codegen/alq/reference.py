@@ -70,6 +70,13 @@ def weight_sums(layer: AlqLayer) -> np.ndarray:
     return (layer.alpha.astype(np.int64) * (n_g - 2 * bits.popcount(layer.bits).sum(axis=-1))).sum(axis=(1, 2))
 
 
+def coefficient_sums(layer: AlqLayer, per_group: np.ndarray) -> np.ndarray:
+    """sum_j G_j * sum_g per_group[g] * sum_i A_gi per unit, int64 [O]: a constant term of every (i, j) product
+    that the backends fold into their start value (each with its own per-group count)."""
+    coords = layer.alpha.astype(np.int64).sum(axis=2)  # [O, G]
+    return (coords * np.asarray(per_group, np.int64)).sum(axis=1) * int(layer.gamma.astype(np.int64).sum())
+
+
 def folded_bias(layer: AlqLayer) -> np.ndarray:
     """bias + XR * weight_sums: the x_ref term folded into the bias, int64 [O]."""
     return layer.bias.astype(np.int64) + layer.x_ref * weight_sums(layer)
