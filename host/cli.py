@@ -179,14 +179,16 @@ def dress(model, out_path, sparsity, row, dataset, gamma, steps, seed, json_path
 @click.option("--act-bits", type=int, default=None, help="Activation bases I_x [default: 4].")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="ALQ training steps [default: 1200].")
 @click.option("--pretrain-steps", type=click.IntRange(min=0), default=None,
-              help="Float pre-training steps before sketching [default: 3000].")
+              help="Float pre-training steps before sketching [default: 3000 for a builtin; none for a .tflite, "
+                   "which is trained already, or 300 when its head is reset for the dataset's classes].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the initial weights and the batches.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Write the accuracies and bit-widths here.")
 @_fail_cleanly
 def alq(model, out_path, avg_bits, dataset, group, act_bits, steps, pretrain_steps, seed, json_path):
-    """Adaptive loss-aware quantization of MODEL (builtin:digits-cnn) into a multi-bit ALQ file
-    (codegen/alq/FORMAT.md): pre-training, sketching, pruning in the alpha domain, optimization."""
+    """Adaptive loss-aware quantization of MODEL (builtin:digits-cnn, or a .tflite whose int8 weights are
+    the float start) into a multi-bit ALQ file (codegen/alq/FORMAT.md): pre-training, sketching, pruning in
+    the alpha domain, optimization."""
     from dataclasses import replace
 
     from codegen.alq import format as alq_format

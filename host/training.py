@@ -15,7 +15,6 @@ import numpy as np
 
 from codegen.errors import InputError
 from codegen.files import write_atomically
-from codegen.frontends.tflite import load
 from codegen.train import builtin
 from codegen.train import data as datasets
 from codegen.train.finetune import head_lr, reset_head
@@ -31,10 +30,6 @@ from .firmware_build import BOARDS
 BACKENDS = ("numpy", "host-c", *BOARDS)
 DEFAULT_LR = 0.1
 HEADS = ("auto", "reset", "keep")  # auto: reset an imported model's head, keep a builtin's
-
-
-def load_graph(model: str, seed: int):
-    return builtin.load_builtin(model, seed) if builtin.is_builtin(model) else load(model)
 
 
 def run(model: str, dataset: str = "digits", mode: str = "int8", lac: bool = True, prc: bool = True,
@@ -54,7 +49,7 @@ def run(model: str, dataset: str = "digits", mode: str = "int8", lac: bool = Tru
     """
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    graph = build(load_graph(model, seed), update)
+    graph = build(builtin.load_graph(model, seed), update)
     imported = not builtin.is_builtin(model)
     # a builtin's input scale is nominal; an imported model gets the data in the range it was trained on
     data = datasets.load(dataset, graph.input_shape, graph.classes, graph.input_range if imported else None)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ir
-from ..train.graph import TrainGraph
+from ..errors import UnsupportedError
+from ..train.graph import WEIGHTED, TrainGraph
 from . import bits
 from .activations import ActQuant
 from .format import COORD_BITS, AlqLayer, AlqModel, accumulator_bound, validate
@@ -63,6 +64,41 @@ def quantized_layer(base: AlqLayer, q: QLayer, act: ActQuant) -> AlqLayer:
             base.x_frac -= 1
         _integers(base, q, act)
     return base
+
+
+def _refusal(layer, op: ir.Op, following: list, previous: int) -> str | None:
+    """Why the format cannot hold ``layer`` (None if it can); ``following``: the layers after it,
+    ``previous``: the tensor the chain hands it."""
+    if layer.kind not in ("conv", "dwconv", "fc", "avgpool", "reshape"):
+        return ("ALQ has no such layer (it takes conv, depthwise, fully connected, average pool, "
+                "a reshape before a fully connected layer and a final softmax)")
+    if layer.inputs != [previous]:
+        return "ALQ models are chains: this layer does not read the previous layer's output"
+    if layer.activation not in (("NONE", "RELU") if layer.kind in WEIGHTED else ("NONE",)):
+        return f"fused {layer.activation}: ALQ layers end in a ReLU or nothing"
+    if layer.window is not None and (layer.window.dilation_h, layer.window.dilation_w) != (1, 1):
+        return "dilated windows: ALQ windows are dense"
+    if layer.kind == "avgpool":
+        area = layer.window.kernel_h * layer.window.kernel_w
+        if op.padding != "VALID" or area & (area - 1):
+            return (f"average pool {layer.window.kernel_h}x{layer.window.kernel_w} {op.padding}: ALQ pools over "
+                    "VALID windows of a power-of-two area (it divides by a shift)")
+    if layer.kind == "reshape" and not (following and following[0].kind == "fc"):
+        return "ALQ drops a reshape only right before a fully connected layer (which reads its input flat)"
+    return None
+
+
+def check(graph: ir.Graph, tg: TrainGraph) -> None:
+    """UnsupportedError naming the first op (and its index) the integer format cannot hold: called
+    before any training, so an inexpressible model fails at once."""
+    if len(tg.input_shape) != 3:
+        raise UnsupportedError(f"{tg.source}: input shape {tg.input_shape}: ALQ models take an H x W x C input")
+    previous = tg.input
+    for pos, layer in enumerate(tg.layers):
+        why = _refusal(layer, graph.ops[layer.index], tg.layers[pos + 1:], previous)
+        if why:
+            raise UnsupportedError(f"{tg.source}: layer {layer.index} ({graph.ops[layer.index].OP}): {why}")
+        previous = layer.output
 
 
 def export(graph: ir.Graph, tg: TrainGraph, layers: dict[int, QLayer], acts: dict[int, ActQuant],

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import ir
-from ..errors import InputError, UnsupportedError
+from ..errors import InputError
 from ..train import builtin
 from ..train import data as datasets
+from ..train.finetune import reset_head
 from ..train.graph import WEIGHTED, TrainGraph, build
-from . import reference
+from . import export, reference
 from .activations import ActQuant
 from .amsgrad import AmsGrad
-from .export import export
 from .format import AlqModel
 from .net import Net, cross_entropy
 from .optimize import alpha_step, bases_step, project
@@ -39,6 +39,8 @@ LR_FLOOR = 0.1
 PRUNE_WARMUP = 0.25  # of a Pruning Step's iterations
 FINAL_SHARE = 0.5  # of the steps: the last Optimization Step (the thesis trains longest after the last cut)
 INPUT_FRAC = -datasets.INPUT_EXP
+PRETRAIN = 3000  # default float pre-training of a builtin (random start)
+HEAD_PRETRAIN = 300  # of a .tflite whose head was reset: the fresh head must fit before it is sketched
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ class Options:
     slices: int = 0
     act_bits: int = 4
     steps: int = 1200  # ALQ mini-batch steps after pre-training
-    pretrain: int = 3000
+    pretrain: int | None = None  # float pre-training steps; None: the model's default (pretrain_steps)
     batch: int = 32
     lr: float = 1e-2
     pretrain_lr: float = 3e-3
@@ -66,7 +68,7 @@ class Options:
             raise InputError(f"--act-bits {self.act_bits}: must be 1..{I_MAX}")
         if self.steps < 1:
             raise InputError(f"--steps {self.steps}: must be at least 1")
-        if self.pretrain < 0:
+        if self.pretrain is not None and self.pretrain < 0:
             raise InputError(f"--pretrain-steps {self.pretrain}: must be at least 0")
 
 
@@ -78,6 +80,8 @@ class Trainer:
     tg: TrainGraph
     data: datasets.Dataset
     options: Options
+    imported: bool = False  # a .tflite: its weights are trained already
+    fresh_head: bool = False  # its head was reset for the dataset's classes
     rng: np.random.Generator = field(init=False)
 
     def __post_init__(self):
@@ -102,22 +106,39 @@ class Trainer:
 
 
 def load(model: str, dataset: str, options: Options) -> Trainer:
-    if not builtin.is_builtin(model):
-        raise UnsupportedError(f"{model}: ALQ trains builtin models only (try builtin:digits-cnn)")
-    graph = builtin.load_builtin(model, options.seed)
+    """``model`` (a builtin, or a .tflite whose int8 weights become the float start) and the dataset fitted to it.
+    A layer the ALQ format cannot hold, or a structure that does not fit, fails here, before any training."""
+    imported = not builtin.is_builtin(model)
+    graph = builtin.load_graph(model, options.seed)
     tg = build(graph)
-    for layer in tg.layers:  # a structure that does not fit fails before any training
+    export.check(graph, tg)
+    fresh_head = imported and tg.classes != datasets.LABELS[dataset]
+    if fresh_head:  # as tinysyn train does for a .tflite: a fresh head with the dataset's classes
+        reset_head(tg, datasets.LABELS[dataset])
+    for layer in tg.layers:
         if layer.kind in WEIGHTED:
             groups_of(layer, options.structure, options.slices)
-    return Trainer(graph, tg, datasets.load(dataset, tg.input_shape, tg.classes), options)
+    # an imported model was trained on inputs over its input quantization's range (codegen/train/data.py)
+    data = datasets.load(dataset, tg.input_shape, tg.classes, tg.input_range if imported else None)
+    return Trainer(graph, tg, data, options, imported, fresh_head)
+
+
+def pretrain_steps(t: Trainer) -> int:
+    """``options.pretrain``, else the model's default: a builtin starts from random weights (PRETRAIN);
+    a .tflite is trained already (none), unless its head was reset (HEAD_PRETRAIN, to fit the new head)."""
+    if t.options.pretrain is not None:
+        return t.options.pretrain
+    if not t.imported:
+        return PRETRAIN
+    return HEAD_PRETRAIN if t.fresh_head else 0
 
 
 def pretrain(t: Trainer) -> tuple[dict, dict]:
-    """Float weights and biases after ``options.pretrain`` AMSGrad steps from the builtin's initialisation."""
+    """Float weights and biases after :func:`pretrain_steps` AMSGrad steps from the model's own weights."""
     weights = {l.index: l.weights.astype(np.float64).copy() for l in t.tg.layers if l.index in t.net.weighted}
     biases = {l.index: l.bias.astype(np.float64).copy() for l in t.tg.layers if l.index in t.net.weighted}
     opts = {i: (AmsGrad(weights[i].shape), AmsGrad(biases[i].shape)) for i in weights}
-    for _ in range(t.options.pretrain):
+    for _ in range(pretrain_steps(t)):
         for i, (dw, db) in t.gradients(weights, biases, None).items():
             opts[i][0].observe(dw)
             opts[i][1].observe(db)
@@ -262,7 +283,7 @@ class Result:
 def finish(net: Quantized) -> Result:
     """Export ``net`` and measure the float and integer models on the test split."""
     t = net.t
-    model = export(t.graph, t.tg, net.layers, net.acts, -t.data.exp)
+    model = export.export(t.graph, t.tg, net.layers, net.acts, -t.data.exp)
     weights, biases = net.params()
     logits, _ = t.net.forward(t.x_test, weights, biases, net.acts)
     float_pred = logits.argmax(axis=1)
@@ -277,7 +298,7 @@ def alq(model: str, dataset: str, options: Options, progress=print, dense: tuple
     t = load(model, dataset, options)
     if dense is None:
         dense = pretrain(t)
-        progress(f"pre-trained: float accuracy {t.accuracy(*dense):.3f} ({options.pretrain} steps)")
+        progress(f"pre-trained: float accuracy {t.accuracy(*dense):.3f} ({pretrain_steps(t)} steps)")
     return finish(run(t, *dense, progress=progress))
 
 

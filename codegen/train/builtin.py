@@ -90,6 +90,13 @@ def is_builtin(model: str) -> bool:
     return model.startswith(PREFIX)
 
 
+def load_graph(model: str, seed: int = 0) -> ir.Graph:
+    """A builtin by name, else a .tflite through the checked reader (one-line errors)."""
+    from ..frontends.tflite import load
+
+    return load_builtin(model, seed) if is_builtin(model) else load(model)
+
+
 def load_builtin(model: str, seed: int = 0) -> ir.Graph:
     name = model[len(PREFIX):]
     if name not in BUILTINS:

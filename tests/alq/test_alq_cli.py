@@ -46,6 +46,7 @@ def test_bad_options_are_one_line_errors_and_write_nothing(tmp_path):
                        (("--avg-bits", 2, "--dataset", "digits", "--group", "subchannel:99"), "only 9 inputs")):
         one_line_error(tinysyn("alq", "builtin:digits-cnn", *args, "--pretrain-steps", 0, "--steps", 1, "-o", out),
                        4, text)
-    one_line_error(tinysyn("alq", model_path("kws_ref_model"), "--avg-bits", 2, "-o", out), 3, "builtin models only")
+    one_line_error(tinysyn("alq", model_path("kws_ref_model"), "--avg-bits", 2, "-o", out), 3,
+                   "layer 9 (AVERAGE_POOL_2D): average pool 25x5")
     assert not out.exists()
     assert not np.any([p.name.startswith(".m.npz") for p in tmp_path.iterdir()])
