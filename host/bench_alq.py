@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=seed_list, default=list(DEFAULT_SEEDS))
     parser.add_argument("--bits", default=",".join(f"{b:g}" for b in BITS), help="average bit-widths, comma-separated")
     parser.add_argument("--steps", type=int, default=defaults.steps)
-    parser.add_argument("--pretrain-steps", type=int, default=defaults.pretrain)
+    parser.add_argument("--pretrain-steps", type=int, default=alq_train.PRETRAIN)
     parser.add_argument("--act-bits", type=int, default=defaults.act_bits)
     parser.add_argument("--out", "--json", dest="json", type=Path)
     parser.add_argument("--markdown", type=Path)

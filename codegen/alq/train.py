@@ -112,9 +112,9 @@ def load(model: str, dataset: str, options: Options) -> Trainer:
     graph = builtin.load_graph(model, options.seed)
     tg = build(graph)
     export.check(graph, tg)
-    fresh_head = imported and tg.classes != datasets.LABELS[dataset]
+    fresh_head = imported and tg.classes != datasets.labels(dataset)
     if fresh_head:  # as tinysyn train does for a .tflite: a fresh head with the dataset's classes
-        reset_head(tg, datasets.LABELS[dataset])
+        reset_head(tg, datasets.labels(dataset))
     for layer in tg.layers:
         if layer.kind in WEIGHTED:
             groups_of(layer, options.structure, options.slices)

@@ -59,16 +59,21 @@ def _to_range(pixels: np.ndarray, value_range: tuple[float, float]) -> tuple[np.
     return np.clip(q, -127, 127).astype(np.int64), exp
 
 
+def labels(name: str) -> int:
+    """The number of classes of dataset ``name``."""
+    if name not in DATASETS:
+        raise InputError(f"unknown dataset {name!r}; available: {', '.join(DATASETS)}")
+    return LABELS[name]
+
+
 def load(name: str, input_shape: tuple[int, ...], classes: int,
          value_range: tuple[float, float] | None = None) -> Dataset:
     """The fixed split fitted to ``input_shape``; pixels in ``value_range`` (real) if given, else 0..1."""
-    if name not in DATASETS:
-        raise InputError(f"unknown dataset {name!r}; available: {', '.join(DATASETS)}")
+    if classes < labels(name):
+        raise InputError(f"digits has {LABELS[name]} classes; the model's loss has only {classes} outputs")
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    if classes < LABELS[name]:
-        raise InputError(f"digits has {LABELS[name]} classes; the model's loss has only {classes} outputs")
     if value_range is None:
         pixels, exp = np.minimum(digits.images.astype(np.int64) * 8, 127), INPUT_EXP
     else:
