@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import ir
 from ..errors import UnsupportedError
-from ..train.graph import WEIGHTED, TrainGraph
+from ..train.graph import TrainGraph
 from . import bits
 from .activations import ActQuant
 from .format import COORD_BITS, AlqLayer, AlqModel, accumulator_bound, validate
@@ -66,39 +66,45 @@ def quantized_layer(base: AlqLayer, q: QLayer, act: ActQuant) -> AlqLayer:
     return base
 
 
-def _refusal(layer, op: ir.Op, following: list, previous: int) -> str | None:
-    """Why the format cannot hold ``layer`` (None if it can); ``following``: the layers after it,
-    ``previous``: the tensor the chain hands it."""
-    if layer.kind not in ("conv", "dwconv", "fc", "avgpool", "reshape"):
+ALQ_OPS = (ir.Conv2D, ir.DepthwiseConv2D, ir.FullyConnected, ir.AveragePool2D, ir.Reshape)
+
+
+def _refusal(graph: ir.Graph, index: int, previous: int) -> str | None:
+    """Why the format cannot hold op ``index`` (None if it can); ``previous``: the tensor the chain hands it."""
+    op = graph.ops[index]
+    last = index == len(graph.ops) - 1
+    if not (isinstance(op, ALQ_OPS) or (isinstance(op, ir.Softmax) and last)):  # the loss replaces a final softmax
         return ("ALQ has no such layer (it takes conv, depthwise, fully connected, average pool, "
                 "a reshape before a fully connected layer and a final softmax)")
-    if layer.inputs != [previous]:
+    if op.inputs[0] != previous:
         return "ALQ models are chains: this layer does not read the previous layer's output"
-    if layer.activation not in (("NONE", "RELU") if layer.kind in WEIGHTED else ("NONE",)):
-        return f"fused {layer.activation}: ALQ layers end in a ReLU or nothing"
-    if layer.window is not None and (layer.window.dilation_h, layer.window.dilation_w) != (1, 1):
+    activation = getattr(op, "activation", "NONE")
+    if activation not in (("NONE", "RELU") if isinstance(op, (ir.Convolution, ir.FullyConnected)) else ("NONE",)):
+        return f"fused {activation}: ALQ layers end in a ReLU or nothing"
+    if getattr(op, "dilation", (1, 1)) != (1, 1):
         return "dilated windows: ALQ windows are dense"
-    if layer.kind == "avgpool":
-        area = layer.window.kernel_h * layer.window.kernel_w
+    if isinstance(op, ir.AveragePool2D):
+        area = op.filter[0] * op.filter[1]
         if op.padding != "VALID" or area & (area - 1):
-            return (f"average pool {layer.window.kernel_h}x{layer.window.kernel_w} {op.padding}: ALQ pools over "
-                    "VALID windows of a power-of-two area (it divides by a shift)")
-    if layer.kind == "reshape" and not (following and following[0].kind == "fc"):
+            return (f"average pool {op.filter[0]}x{op.filter[1]} {op.padding}: ALQ pools over VALID windows "
+                    "of a power-of-two area (it divides by a shift)")
+    if isinstance(op, ir.Reshape) and (last or not isinstance(graph.ops[index + 1], ir.FullyConnected)):
         return "ALQ drops a reshape only right before a fully connected layer (which reads its input flat)"
     return None
 
 
-def check(graph: ir.Graph, tg: TrainGraph) -> None:
+def check(graph: ir.Graph) -> None:
     """UnsupportedError naming the first op (and its index) the integer format cannot hold: called
-    before any training, so an inexpressible model fails at once."""
-    if len(tg.input_shape) != 3:
-        raise UnsupportedError(f"{tg.source}: input shape {tg.input_shape}: ALQ models take an H x W x C input")
-    previous = tg.input
-    for pos, layer in enumerate(tg.layers):
-        why = _refusal(layer, graph.ops[layer.index], tg.layers[pos + 1:], previous)
+    before the training graph is built, so an inexpressible model fails at once, in ALQ's terms."""
+    shape = graph.tensor(graph.inputs[0]).shape[1:]
+    if len(shape) != 3:
+        raise UnsupportedError(f"{graph.source}: input shape {shape}: ALQ models take an H x W x C input")
+    previous = graph.inputs[0]
+    for index, op in enumerate(graph.ops):
+        why = _refusal(graph, index, previous)
         if why:
-            raise UnsupportedError(f"{tg.source}: layer {layer.index} ({graph.ops[layer.index].OP}): {why}")
-        previous = layer.output
+            raise UnsupportedError(f"{graph.source}: layer {index} ({op.OP}): {why}")
+        previous = op.outputs[0]
 
 
 def export(graph: ir.Graph, tg: TrainGraph, layers: dict[int, QLayer], acts: dict[int, ActQuant],

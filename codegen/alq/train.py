@@ -110,8 +110,8 @@ def load(model: str, dataset: str, options: Options) -> Trainer:
     A layer the ALQ format cannot hold, or a structure that does not fit, fails here, before any training."""
     imported = not builtin.is_builtin(model)
     graph = builtin.load_graph(model, options.seed)
+    export.check(graph)
     tg = build(graph)
-    export.check(graph, tg)
     fresh_head = imported and tg.classes != datasets.labels(dataset)
     if fresh_head:  # as tinysyn train does for a .tflite: a fresh head with the dataset's classes
         reset_head(tg, datasets.labels(dataset))

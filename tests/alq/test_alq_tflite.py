@@ -3,6 +3,7 @@ ALQ format cannot hold and broken files are one-line errors that write nothing."
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -14,9 +15,12 @@ from codegen import ir
 from codegen.alq import format as alq_format
 from codegen.alq import reference
 from codegen.alq import train as alq_train
+from codegen.alq.export import check
+from codegen.errors import UnsupportedError
 from codegen.frontends.tflite import load
 from codegen.frontends.tflite_writer import write
 from codegen.train import data
+from codegen.train.builtin import digits_cnn
 from codegen.train.graph import build
 from codegen.train.quantize import bias_data, weight_quant
 
@@ -118,3 +122,20 @@ def test_a_truncated_tflite_gets_the_frontends_error(trained, tmp_path):
     one_line_error(tinysyn("alq", cut, "--avg-bits", 2, "-o", tmp_path / "m.npz"), 2,
                    "corrupt or truncated TFLite flatbuffer")
     nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize("index, change, text", [
+    (0, lambda op: replace(op, activation="RELU6"), "layer 0 (CONV_2D): fused RELU6"),
+    (1, lambda op: replace(op, dilation=(2, 2)), "layer 1 (DEPTHWISE_CONV_2D): dilated"),
+    (3, lambda op: ir.MaxPool2D(op.inputs, op.outputs, op.filter, op.stride), "layer 3 (MAX_POOL_2D): ALQ has no such"),
+    (3, lambda op: replace(op, padding="SAME"), "layer 3 (AVERAGE_POOL_2D): average pool 2x2 SAME"),
+    (3, lambda op: replace(op, filter=(3, 2)), "layer 3 (AVERAGE_POOL_2D): average pool 3x2"),
+    (5, lambda op: replace(op, inputs=[0, *op.inputs[1:]]), "layer 5 (FULLY_CONNECTED): ALQ models are chains"),
+    (6, lambda op: ir.Reshape(op.inputs, op.outputs), "layer 6 (RESHAPE): ALQ drops a reshape"),
+])
+def test_what_the_format_cannot_hold_is_named_by_op_and_index(index, change, text):
+    graph = digits_cnn()
+    check(graph)  # the builtin itself passes
+    graph.ops[index] = change(graph.ops[index])
+    with pytest.raises(UnsupportedError, match=r"^builtin:digits_cnn: " + re.escape(text)):
+        check(graph)
