@@ -139,8 +139,9 @@ def schedule(layer: AlqLayer, codes: np.ndarray, core: CoreParams, mapping: str 
     input per unit) on a broadcast core. ``positions``: a unit a set and a lane per output position (P positions a
     result beat): XNOR is symmetric, so the per-lane slot carries each position's activations and the broadcast
     slot the unit's weights, both advancing every beat (IX = 1; a table entry per live group and activation base).
-    The beats of one output are the same count in both, but a units set pays the most bases of its lanes
-    in each group, while a positions set pays P - 1 idle lanes when a layer has one position (fc)."""
+    A positions set's output takes exactly I_x * sum_g I_g * words_g beats of its unit; a units set's pays, per
+    group, the most bases of its lanes. A positions set idles the lanes past the last position (fc has one), and
+    it has a unit's table, so O sets (and latencies) against ceil(O / P)."""
     own_input = codes.shape[1] > 1
     fit = [m for m in MAPPINGS if _fits(layer, own_input, core, m)]
     if mapping is not None and mapping not in fit:
@@ -179,13 +180,13 @@ def _schedule(layer: AlqLayer, codes: np.ndarray, core: CoreParams, mapping: str
     for unit, pos, real in _lanes(layer, len(codes), lanes, mapping, group_words):
         counts = layer.counts[unit[real]].max(axis=0)
         live, words = np.flatnonzero(counts), group_words
-        # Table entries: a live group with the I_x activation bases innermost (IX = I_x), or one per activation base.
-        planes, set_ix = ([range(ix)], ix) if mapping == "units" else ([range(j, j + 1) for j in range(ix)], 1)
+        # Table entries: a live group with its I_x activation bases innermost (IX = I_x), or one per activation base.
+        inner, set_ix = ([range(ix)], ix) if mapping == "units" else ([range(j, j + 1) for j in range(ix)], 1)
         if not len(live):  # every group pruned: one beat of coefficient 0 yields the bias
-            live, counts, words, planes, set_ix = np.array([0]), np.ones_like(counts), np.ones_like(words), [range(1)], 1
-        entries = [(g, j) for g in live for j in planes]
-        g_b, i_b, w_b, j_b = (np.array(v) for v in zip(*[(g, i, w, j) for g, jr in entries for i in range(counts[g])
-                                                        for w in range(words[g]) for j in jr]))
+            live, counts, words, inner, set_ix = np.array([0]), np.ones_like(counts), np.ones_like(words), [range(1)], 1
+        entries = [(g, js) for g in live for js in inner]
+        g_b, i_b, w_b, j_b = (np.array(v) for v in zip(*[(g, i, w, j) for g, js in entries for i in range(counts[g])
+                                                        for w in range(words[g]) for j in js]))
         u, p = unit[..., None], pos[..., None]  # [R, lanes, 1] against the beats [B]
         own = a_bits[p, u if own_input else 0, g_b, j_b, w_b]  # [R, lanes, B, .]: each lane's activations
         weights = w_bits[u, g_b, i_b, w_b]  # each lane's unit's weights
@@ -199,7 +200,7 @@ def _schedule(layer: AlqLayer, codes: np.ndarray, core: CoreParams, mapping: str
         # The start may pass the bound; it is sent modulo 2^32, as the core's sums wrap (core.py).
         starts = np.where(real.any(axis=0), bias[unit[0]], 0)
         config += [(Reg.BIAS + k, int(v) & 0xFFFFFFFF) for k, v in enumerate(starts)]
-        for e, (g, jr) in enumerate(entries):
+        for e, (g, _) in enumerate(entries):
             entry = core.entry_layout.const({"bases_m1": counts[g] - 1, "words_m1": words[g] - 1})
             config.append((Reg.TABLE + e, entry.as_value().value))
         outputs = np.where(real, pos * layer.units + unit, -1)
