@@ -35,9 +35,9 @@ class UnitSet:
     mapping: str  # "units": a lane per output unit; "positions": a lane per output position of one unit
     outputs: np.ndarray  # [result beats, lanes] the output (position * O + unit) of each lane, -1 for an idle lane
     config: list[tuple[int, int]]  # (address, value)
-    weights: list[int]  # the per-lane slot: one per (result beat, entry, i, word), held for I_x beats
-    acts: list[int]  # the broadcast slot and the coefficients: one per (result beat, entry, i, word, j)
-    beats: int  # per result beat: I_x * sum over live entries of I_e * words_e
+    weights: list[int]  # the per-lane slot, one per IX beats: (result beat, entry, i, word)
+    acts: list[int]  # the broadcast slot and the coefficients, one per beat: (result beat, entry, i, word, j)
+    beats: int  # per result beat: IX * sum over live entries of I_e * words_e
 
 
 def check_params(layer: AlqLayer, x: np.ndarray, lanes: int, width: int, **params) -> None:
@@ -132,7 +132,8 @@ def _fits(layer: AlqLayer, own_input: bool, core: CoreParams, mapping: str) -> b
 
 def schedule(layer: AlqLayer, codes: np.ndarray, core: CoreParams, mapping: str | None = None) -> list[UnitSet]:
     """The unit sets of ``layer`` for activation codes [positions, O or 1, G, I_x, words32] in ``mapping``, by
-    default the one of fewer cycles by :func:`cycle_model` among those that fit the core.
+    default the one of fewer cycles by :func:`cycle_model` among those that fit the core (both are built: the
+    streams are small beside the simulation).
 
     ``units``: a lane per output unit (sets of P units), the per-lane slot the unit's weights, held over the I_x
     activation beats (IX = I_x), the broadcast slot the position's activations; not for a depthwise layer (an
