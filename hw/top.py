@@ -132,20 +132,19 @@ def to_verilog(top: Top) -> str:
 
 
 def frames(params: CoreParams, unit_set: UnitSet) -> bytes:
-    """The bytes a host sends for one unit set: its configuration, then per position and weight beat
-    the weight frame and its I_x activation frames."""
+    """The bytes a host sends for one unit set: its configuration, then per weight beat the weight frame and the
+    activation frames of the beats that use it (I_x, or 1 in the positions mapping)."""
     config_bytes, weight_bytes, act_bytes = (nbytes(x) for x in (CONFIG_LAYOUT, params.weight_layout,
                                                                   params.act_layout))
     out = bytearray()
     for addr, value in unit_set.config:
         out += bytes([CMD_CONFIG]) + (addr | value << CONFIG_LAYOUT["data"].offset).to_bytes(config_bytes, "little")
-    ix = len(unit_set.acts) // (unit_set.positions * len(unit_set.weights))
+    per_weight = len(unit_set.acts) // len(unit_set.weights)
     acts = iter(unit_set.acts)
-    for _ in range(unit_set.positions):
-        for weight in unit_set.weights:
-            out += bytes([CMD_WEIGHTS]) + weight.to_bytes(weight_bytes, "little")
-            for _ in range(ix):
-                out += bytes([CMD_ACTS]) + next(acts).to_bytes(act_bytes, "little")
+    for weight in unit_set.weights:
+        out += bytes([CMD_WEIGHTS]) + weight.to_bytes(weight_bytes, "little")
+        for _ in range(per_weight):
+            out += bytes([CMD_ACTS]) + next(acts).to_bytes(act_bytes, "little")
     return bytes(out)
 
 

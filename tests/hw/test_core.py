@@ -7,7 +7,7 @@ from hw_layers import random_fc
 from codegen.alq import reference
 from codegen.alq.format import accumulator_bound
 from codegen.errors import InputError
-from hw.driver import cycle_model, params_for, schedule, simulate_layer
+from hw.driver import MAPPINGS, cycle_model, params_for, schedule, simulate_layer
 
 
 def test_1000_random_dot_products_equal_the_reference():
@@ -36,13 +36,16 @@ def _pruned(rng):
 def test_pruned_groups_cost_zero_cycles():
     layer, x, frac = _pruned(np.random.default_rng(7))
     params = params_for(layer, 4, 32)
-    _, cycles = simulate_layer(layer, x, frac, lanes=4, width=32)
+    _, cycles = simulate_layer(layer, x, frac, lanes=4, width=32, mapping="units")
+    sets = schedule(layer, reference.layer_codes(layer, x, frac), params, "units")
     words = -(-layer.group_lengths() // 32)
     want = 0
-    for units in (range(4), range(8, 12)):
-        bases = layer.counts[list(units)].max(axis=0)
-        want += layer.activation_bits * int((bases * words).sum()) + params.latency
-    want += layer.activation_bits + params.latency  # the all-pruned set: one word of alpha 0 yields the bias
+    for s in sets:
+        bases = layer.counts[s.outputs[s.outputs >= 0]].max(axis=0)  # one position: an output is its unit
+        assert not bases[[1, 3, 4]].any()
+        # the all-pruned set (units 4..7): one word of alpha 0 yields the bias
+        want += (layer.activation_bits * int((bases * words).sum()) if bases.any() else 1) + params.latency
+    assert sorted(sorted(s.outputs[s.outputs >= 0]) for s in sets if s.beats == 1) == [[4, 5, 6, 7]]
     assert cycles == want
 
 
@@ -54,7 +57,7 @@ def test_a_layer_pruned_whole_yields_its_biases():
     x = rng.integers(-300, 300, size=(1, 1, 50))
     y, cycles = simulate_layer(layer, x, 3, lanes=4, width=32)
     assert np.array_equal(y.reshape(-1), np.maximum(layer.bias, 0))
-    assert cycles == 2 * (layer.activation_bits + params_for(layer, 4, 32).latency)
+    assert cycles == 2 * (1 + params_for(layer, 4, 32).latency)
 
 
 @pytest.mark.parametrize("pattern", [lambda c: c % 3 != 0, lambda c: (c // 5) % 2 == 0])
@@ -78,18 +81,19 @@ def test_back_pressure_on_one_beat_outputs():
     assert np.array_equal(y, reference.layer_forward(layer, x, 7)[0])
 
 
-def test_cycle_model_equals_simulated_cycles():
+@pytest.mark.parametrize("mapping", MAPPINGS)
+def test_cycle_model_equals_simulated_cycles(mapping):
     rng = np.random.default_rng(10)
     depthwise = random_layer(rng, "depthwise", (4, 4, 5), 0, kernel=(3, 3), ix=2)
     cases = [(*random_fc(rng, 11), lanes, width, {}) for lanes, width in ((8, 64), (5, 32), (2, 96))]
     cases += [(depthwise, rng.integers(-100, 100, size=(4, 4, 5)), 6, 4, 32, {"per_lane_acts": per_lane})
-              for per_lane in (False, True)]
+              for per_lane in (False, True) if per_lane or mapping == "positions"]
     cases.append((*random_fc(rng, 7), 3, 32, {"mul_reg": True, "regs_first": 3}))
     for layer, x, frac, lanes, width, kw in cases:
         params = params_for(layer, lanes, width, **kw)
-        _, cycles = simulate_layer(layer, x, frac, lanes, width, **kw)
-        sets = schedule(layer, reference.layer_codes(layer, x, frac), params)
-        assert len(sets) == -(-layer.units // (lanes if kw.get("per_lane_acts", True) else 1))
+        _, cycles = simulate_layer(layer, x, frac, lanes, width, mapping=mapping, **kw)
+        sets = schedule(layer, reference.layer_codes(layer, x, frac), params, mapping)
+        assert len(sets) == (-(-layer.units // lanes) if mapping == "units" else layer.units)
         assert cycles == cycle_model(sets, params.latency)
 
 

@@ -21,7 +21,7 @@ MODELS = {"random": _random}
 @pytest.mark.parametrize("lanes, width, per_lane_acts", [(8, 64, False), (3, 32, True)])
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_layer_equals_the_reference(name, lanes, width, per_lane_acts):
-    """Both activation modes: the depthwise layer runs a channel a set on a broadcast core."""
+    """Both activation modes: on a broadcast core the depthwise layer runs a position a lane, a channel a set."""
     model, x = MODELS[name]()
     want = reference.forward(model, x)
     for index, (layer, frac) in enumerate(zip(model.layers, model.input_fracs())):

@@ -16,21 +16,24 @@ from amaranth.sim import Simulator
 from codegen.alq import reference
 from hw.core import CoreParams
 from hw.devices import DEVICES
-from hw.driver import params_for, schedule
+from hw.driver import gather, params_for, schedule
 from hw.top import Top, build_top, frames, results
 
 DIVISOR = 4  # clock cycles per UART bit: fast to simulate
 
 
-def test_a_layer_over_the_uart():
+@pytest.mark.parametrize("kind, mapping", [("fc", "units"), ("conv", "positions")])
+def test_a_layer_over_the_uart(kind, mapping):
+    """Both lane mappings: an fc layer a unit a lane, a conv layer (3 positions) a position a lane."""
     rng = np.random.default_rng(12)
-    layer = random_layer(rng, "fc", (1, 1, 45), 3, group="subchannel", group_size=20, i_max=2, ix=2)
-    x = rng.integers(-128, 128, size=(1, 1, 45))
+    in_shape = (1, 1, 45) if kind == "fc" else (1, 3, 5)
+    layer = random_layer(rng, kind, in_shape, 3, kernel=(1, 1), group="subchannel", group_size=20, i_max=2, ix=2)
+    x = rng.integers(-128, 128, size=in_shape)
     params = params_for(layer, 2, 32)
-    sets = schedule(layer, reference.layer_codes(layer, x, 7), params)
+    sets = schedule(layer, reference.layer_codes(layer, x, 7), params, mapping)
     dut = Top(params, clk_freq=DIVISOR * 115200, baud=115200)
     received = bytearray()
-    per_set = [params.lanes * params.acc_width // 8 * s.positions for s in sets]
+    per_set = [params.lanes * params.acc_width // 8 * len(s.outputs) for s in sets]
 
     async def host(ctx):
         for k, s in enumerate(sets):
@@ -60,9 +63,10 @@ def test_a_layer_over_the_uart():
     sim.add_testbench(host)
     sim.add_testbench(listen, background=True)
     sim.run()
-    y = np.concatenate([results(params, bytes(received[sum(per_set[:k]):sum(per_set[:k + 1])]))[:, s.units >= 0]
-                        for k, s in enumerate(sets)], axis=1)
-    assert np.array_equal(y.reshape(1, 1, -1), reference.layer_forward(layer, x, 7)[0])
+    y = gather(sets, [results(params, bytes(received[sum(per_set[:k]):sum(per_set[:k + 1])]))
+                      for k in range(len(sets))])
+    want = reference.layer_forward(layer, x, 7)[0]
+    assert np.array_equal(y.reshape(want.shape), want)
 
 
 def test_board_tops_pin_the_uart():
