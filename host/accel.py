@@ -74,16 +74,18 @@ def check_model(model: AlqModel, x: np.ndarray, params: CoreParams) -> None:
 
 
 def exchange(port: serial.SerialBase, data: bytes, expect: int, timeout: float) -> bytes:
-    """Send ``data``, then read ``expect`` bytes back; BoardTimeoutError after ``timeout`` s of silence."""
+    """Send ``data``, then read ``expect`` bytes back; BoardTimeoutError after ``timeout`` s of silence past the
+    time ``data`` takes on the line at the port's baud rate (a UART's flush waits for it, a pty's does not)."""
+    wait = timeout + 10 * len(data) / port.baudrate  # 8N1: 10 bits a byte
     got = bytearray()
     for k in range(0, len(data), SEND_CHUNK):
         write_all(port, data[k:k + SEND_CHUNK])
         if len(got) < expect:
             got += read_some(port, 0, expect - len(got))
     while len(got) < expect:
-        chunk = read_some(port, timeout, expect - len(got))
+        chunk = read_some(port, wait, expect - len(got))
         if not chunk:
-            raise BoardTimeoutError(f"no answer for {timeout:g} s: {len(got)} of {expect} result bytes")
+            raise BoardTimeoutError(f"no answer for {wait:.1f} s: {len(got)} of {expect} result bytes")
         got += chunk
     return bytes(got)
 

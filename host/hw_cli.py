@@ -144,13 +144,14 @@ def verilog(lanes, width, acc_width, coef_bits, per_lane_acts, max_groups, max_w
 @board_options
 def emulate(divisor, params):
     """Run the UART top's RTL simulation behind a pty: a board for `tinysyn hw run --port`, until Ctrl-C."""
-    from hw.emulate import EmulatedBoard
+    from hw.emulate import LINE_BAUD, EmulatedBoard
 
     if divisor < 3:
         raise InputError(f"--divisor {divisor}: the UART needs at least 3 clock cycles a bit")
     with EmulatedBoard(params, divisor) as board:
         click.echo(f"emulated board: {params.lanes} lanes x {params.width} bits, {divisor} clock cycles a UART bit")
-        click.echo(f"connect to: {board.path}")
+        click.echo(f"connect to: {board.path} (tinysyn hw run --port {board.path} --baud {LINE_BAUD} "
+                   f"and this command's core options)")
         click.echo("Ctrl-C stops the emulator")
         try:
             while board.alive():

@@ -29,6 +29,10 @@ BAUD = 115200  # nominal: only the divisor (clk_freq / baud) matters in simulati
 #: The line must be quiet this long (no input, tx idle) before the simulation sleeps waiting for the host: longer
 #: than any frame's way through the top and the core's pipeline to its first result bit.
 QUIET_CYCLES = 512
+#: The line rate a host should assume (``tinysyn hw run --baud``): the board simulates about 2,000 to 3,000 (10 bits a
+#: byte at DEFAULT_DIVISOR, 2 x 32 lanes), and a pty delivers the host's bytes at once, so the host must not start
+#: its timeout before the frames could have crossed a line this slow (host/accel.py).
+LINE_BAUD = 1200
 POLL_SECONDS = 0.05  # how often a sleeping board checks for stop()
 READ_BYTES = 64  # taken from the pty at once: the host's writes block (as on a real line) while the board is busy
 
@@ -46,6 +50,7 @@ class EmulatedBoard:
         self.error: BaseException | None = None  # what ended the simulation early, if anything
         self._master = self._slave = None
         self._stopping = threading.Event()
+        self._running = threading.Event()  # elaborated: the board takes bytes from now on
         self._thread: threading.Thread | None = None
 
     def start(self) -> EmulatedBoard:
@@ -54,6 +59,10 @@ class EmulatedBoard:
         self.path = os.ttyname(self._slave)
         self._thread = threading.Thread(target=self._simulate, name="hw-board", daemon=True)
         self._thread.start()
+        self._running.wait()
+        if self.error:
+            self.close()
+            raise self.error
         return self
 
     def stop(self) -> None:
@@ -96,6 +105,7 @@ class EmulatedBoard:
         async def drive(ctx):
             pending, quiet = b"", 0
             self._began = time.monotonic()
+            self._running.set()
             while not self._stopping.is_set():
                 if not pending and quiet >= QUIET_CYCLES and not sending[0]:  # nothing to do: sleep until the host writes
                     t = time.monotonic()
@@ -127,8 +137,8 @@ class EmulatedBoard:
                     await ctx.tick().repeat(bit)
                     byte |= ctx.get(dut.tx) << k
                 await ctx.tick().repeat(bit)  # the stop bit's middle
+                self.bytes_out += 1  # before the host can have it
                 os.write(self._master, bytes([byte]))
-                self.bytes_out += 1
                 sending[0] = False
 
         sim = Simulator(dut)
@@ -137,5 +147,6 @@ class EmulatedBoard:
         sim.add_testbench(listen, background=True)
         try:
             sim.run()
-        except BaseException as e:  # reported by serve(); a host sees a board that stopped answering
+        except BaseException as e:  # raised by start(), else a host sees a board that stopped answering
             self.error = e
+            self._running.set()

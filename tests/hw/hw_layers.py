@@ -19,12 +19,12 @@ def random_fc(rng: np.random.Generator, units: int) -> tuple:
 
 
 def small_model(rng: np.random.Generator) -> AlqModel:
-    """Every layer kind in about 2 KB of frames for a 2 x 32 core (the emulated board takes about 250 B/s):
-    conv 3x3 (kernel-wise groups) -> depthwise /2 -> average pool -> fc."""
-    layers = [random_layer(rng, "conv", (3, 3, 2), 3, group="kernel", i_max=2, ix=2)]
+    """Every layer kind in about 1.5 KB of frames for a 2 x 32 core (the emulated board takes about 250 B/s):
+    conv 3x3 (kernel-wise groups) -> depthwise /2 -> average pool -> fc (sub-channel groups)."""
+    layers = [random_layer(rng, "conv", (3, 3, 1), 3, group="kernel", i_max=2, ix=2)]
     layers.append(random_layer(rng, "depthwise", layers[-1].out_shape, 0, stride=(2, 2), i_max=2, ix=1))
     layers.append(AlqLayer("avgpool", layers[-1].out_shape, (1, 1, 3), (2, 2), (2, 2), "VALID"))
-    layers.append(random_layer(rng, "fc", layers[-1].out_shape, 3, ix=2, relu=False))
-    model = AlqModel((3, 3, 2), 7, layers)
+    layers.append(random_layer(rng, "fc", layers[-1].out_shape, 3, group="subchannel", group_size=2, ix=2, relu=False))
+    model = AlqModel((3, 3, 1), 7, layers)
     validate(model, "small")
     return model
