@@ -146,9 +146,11 @@ def emulate(divisor, params):
     """Run the UART top's RTL simulation behind a pty: a board for `tinysyn hw run --port`, until Ctrl-C."""
     from hw.emulate import LINE_BAUD, EmulatedBoard
 
-    if divisor < 3:
-        raise InputError(f"--divisor {divisor}: the UART needs at least 3 clock cycles a bit")
-    with EmulatedBoard(params, divisor) as board:
+    try:
+        board = EmulatedBoard(params, divisor)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    with board:
         click.echo(f"emulated board: {params.lanes} lanes x {params.width} bits, {divisor} clock cycles a UART bit")
         click.echo(f"connect to: {board.path} (tinysyn hw run --port {board.path} --baud {LINE_BAUD} "
                    f"and this command's core options)")
@@ -171,7 +173,7 @@ def emulate(divisor, params):
               help=f"A .npz whose {INPUT_KEY!r} holds the model's integer input [H, W, C].")
 @click.option("--port", required=True, help="The board's serial port: a device, a pty (tinysyn hw emulate), a URL.")
 @click.option("--baud", default=115200, show_default=True, help="The bitstream's UART baud rate.")
-@click.option("--timeout", default=5.0, show_default=True, help="Seconds without an answer before giving up.")
+@click.option("--timeout", default=5.0, show_default=True, help="Seconds without an answer (past the frames' time on the line at --baud) before giving up.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), help="The last layer's output, .npy.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Per-layer time and bytes, JSON.")
 @_fail_cleanly
@@ -191,10 +193,10 @@ def run(model_path, input_path, port, baud, timeout, out_path, json_path, params
     x = _read_input(input_path)
     check_model(model, x, params)  # before the port is touched
 
-    def report(run):
-        where = (f"{run.sets} unit sets, {run.sent:,} B sent, {run.received:,} B received, {run.seconds:.2f} s, "
-                 f"{run.cycles:,} core cycles" if run.sets else "on the host")
-        click.echo(f"layer {run.index} {run.kind}: {where}, == reference")
+    def report(r):
+        where = (f"{r.sets} unit sets, {r.sent:,} B sent, {r.received:,} B received, {r.seconds:.2f} s, "
+                 f"{r.cycles:,} core cycles" if r.sets else "on the host")
+        click.echo(f"layer {r.index} {r.kind}: {where}, == reference")
 
     with contextlib.closing(open_port(port, baud, timeout)) as link:
         outputs, runs = run_model(link, params, model, x, timeout, on_layer=report)
