@@ -27,7 +27,7 @@ from codegen.alq.format import AlqLayer, AlqModel
 from codegen.errors import BoardError, BoardTimeoutError, InputError, MismatchError
 from host.transport import read_some, write_all
 from hw.core import CoreParams
-from hw.driver import check_params, cycle_model, params_for, schedule
+from hw.driver import check_params, cycle_model, schedule
 from hw.top import frames, nbytes, results
 
 DEFAULT_TIMEOUT = 5.0  # seconds without an answer before the board counts as gone
@@ -60,17 +60,20 @@ def check_model(model: AlqModel, x: np.ndarray, params: CoreParams) -> None:
     if x.shape != tuple(model.input_shape) or not np.issubdtype(x.dtype, np.integer):
         raise InputError(f"input is {x.dtype} {x.shape}; the model reads integers {tuple(model.input_shape)}")
     options = {k: v for k, v in dataclasses.asdict(params).items()
-               if k not in ("lanes", "width", "max_groups", "max_words")}  # the sizes params_for chooses
+               if k not in ("lanes", "width", "max_groups", "max_words")}  # check_params sizes these to the layer
     for i, layer in enumerate(model.layers):
         where = f"layer {i} ({layer.kind})"
         try:
             check_params(layer, np.zeros(layer.in_shape, np.int64), params.lanes, params.width, **options)
         except InputError as e:
             raise InputError(f"{where}: {e}") from None
-        need = params_for(layer, params.lanes, params.width, **options) if layer.alq else params
-        if need.max_groups > params.max_groups or need.max_words > params.max_words:
-            raise InputError(f"{where}: needs {need.max_groups} table entries and {need.max_words} words a group; "
-                             f"the board's core has {params.max_groups} and {params.max_words}")
+        if not layer.alq:
+            continue
+        # A table entry per group, a word counter to the longest group: a set with more runs past them unnoticed.
+        words = -(-layer.n // params.width)
+        if layer.groups > params.max_groups or words > params.max_words:
+            raise InputError(f"{where}: {layer.groups} groups of up to {words} words; the board's core holds "
+                             f"{params.max_groups} groups of up to {params.max_words} words")
 
 
 def exchange(port: serial.SerialBase, data: bytes, expect: int, timeout: float) -> bytes:

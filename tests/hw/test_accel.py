@@ -93,7 +93,10 @@ def test_the_emulate_command_serves_a_port_until_ctrl_c(files):
         assert np.array_equal(y, reference.forward(model, x)[3])
     finally:
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=10)
+        try:
+            out, _ = proc.communicate(timeout=10)
+        finally:
+            proc.kill()  # nothing once it has exited
     assert proc.returncode == 0 and "stopped after" in out and "bytes/s" in out, out
 
 
@@ -119,8 +122,8 @@ def test_a_silent_port_is_a_one_line_timeout(files, silent_port):
 
 @pytest.mark.parametrize("x, args, message", [
     ("bad.npz", [], "input is int64 (4, 3, 2); the model reads integers (3, 3, 1)"),
-    ("x.npz", ["--max-groups", "1"], "layer 3 (fc): needs 2 table entries and 1 words a group; the board's core "
-                                     "has 1 and 16"),
+    ("x.npz", ["--max-groups", "1"], "layer 3 (fc): 2 groups of up to 1 words; the board's core holds 1 groups "
+                                     "of up to 16 words"),
     ("x.npz", ["--acc-width", "8"], "layer 0 (conv): accumulator of 8 bits too narrow"),
 ])
 def test_an_input_that_does_not_fit_is_refused_before_sending(files, silent_port, x, args, message):
