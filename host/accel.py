@@ -106,7 +106,7 @@ def run_layer(port: serial.SerialBase, params: CoreParams, layer: AlqLayer, x: n
     start = time.monotonic()
     for k, s in enumerate(sets):
         data = frames(params, s)
-        try:
+        try:  # a result beat a position; each set's real lanes in unit order (as driver.run)
             got = exchange(port, data, beat * s.positions, timeout)
         except BoardTimeoutError as e:
             raise BoardTimeoutError(f"unit set {k + 1} of {len(sets)}: {e}") from None

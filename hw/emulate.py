@@ -102,7 +102,7 @@ class EmulatedBoard:
         return os.read(self._master, READ_BYTES)
 
     def _simulate(self) -> None:
-        # Both sides wait with delays, not clock ticks (a third faster): the host's bits change rx between clock
+        # Both sides wait with delays, not clock ticks (15-30% faster): the host's bits change rx between clock
         # edges, as a real line's do, and tx is sampled half a period off the edges where it changes.
         dut, bit = self.top, self.divisor
         sending = [False]  # a byte is on tx

@@ -120,6 +120,17 @@ def test_a_silent_port_is_a_one_line_timeout(files, silent_port):
     assert wrote_nothing(path)
 
 
+def test_a_board_that_takes_no_bytes_is_a_timeout(silent_port):
+    """Frames beyond what the pty buffers (about 19 KB) block the host's write until its timeout."""
+    rng = np.random.default_rng(9)
+    layer = random_layer(rng, "fc", (1, 1, 4096), 2, group="subchannel", group_size=256, i_max=4, ix=4)
+    port, _ = silent_port
+    with open_port(port) as link, pytest.raises(BoardTimeoutError, match=rf"^layer 0 \(fc\): unit set 1 of 1: "
+                                                                         rf"{port} took no bytes for 0.3 s; is the"):
+        run_model(link, CoreParams(2, 32), AlqModel((1, 1, 4096), 7, [layer]), rng.integers(-9, 9, (1, 1, 4096)),
+                  timeout=0.3)
+
+
 @pytest.mark.parametrize("x, args, message", [
     ("bad.npz", [], "input is int64 (4, 3, 2); the model reads integers (3, 3, 1)"),
     ("x.npz", ["--max-groups", "1"], "layer 3 (fc): 2 groups of up to 1 words; the board's core holds 1 groups "
