@@ -139,7 +139,7 @@ def verilog(lanes, width, acc_width, coef_bits, per_lane_acts, max_groups, max_w
 
 
 @hw.command()
-@click.option("--divisor", default=4, show_default=True, help="Clock cycles per UART bit (at least 3).")
+@click.option("--divisor", default=3, show_default=True, help="Clock cycles per UART bit (at least 3).")
 @_fail_cleanly
 @board_options
 def emulate(divisor, params):
@@ -173,7 +173,8 @@ def emulate(divisor, params):
               help=f"A .npz whose {INPUT_KEY!r} holds the model's integer input [H, W, C].")
 @click.option("--port", required=True, help="The board's serial port: a device, a pty (tinysyn hw emulate), a URL.")
 @click.option("--baud", default=115200, show_default=True, help="The bitstream's UART baud rate.")
-@click.option("--timeout", default=5.0, show_default=True, help="Seconds without an answer (past the frames' time on the line at --baud) before giving up.")
+@click.option("--timeout", default=5.0, show_default=True,
+              help="Seconds without an answer (past the frames' time on the line at --baud) before giving up.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), help="The last layer's output, .npy.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Per-layer time and bytes, JSON.")
 @_fail_cleanly

@@ -24,15 +24,15 @@ from amaranth.sim import Simulator
 from .core import CoreParams
 from .top import Top
 
-DEFAULT_DIVISOR = 4  # clock cycles per UART bit: few, to simulate fast (3 works too; 2 does not)
+DEFAULT_DIVISOR = 3  # clock cycles per UART bit: the fewest that work (2 does not), the fastest to simulate
 BAUD = 115200  # nominal: only the divisor (clk_freq / baud) matters in simulation
 PERIOD = 1e-6  # the simulated clock's period, s
 #: The line must be quiet this long (no input, tx idle) before the simulation sleeps waiting for the host: longer
 #: than any frame's way through the top and the core's pipeline to its first result bit.
 QUIET_CYCLES = 512
-#: The line rate a host should assume (``tinysyn hw run --baud``): the board simulates about 2,000 to 3,000 (10 bits a
-#: byte at DEFAULT_DIVISOR, 2 x 32 lanes), and a pty delivers the host's bytes at once, so the host must not start
-#: its timeout before the frames could have crossed a line this slow (host/accel.py).
+#: The line rate a host should assume (``tinysyn hw run --baud``): the board simulates about 2,000 to 4,400 baud
+#: (10 bits a byte at DEFAULT_DIVISOR, 2 x 32 lanes, alone or beside a synthesis), and a pty delivers the host's bytes
+#: at once, so the host must not start its timeout before the frames could have crossed a line this slow.
 LINE_BAUD = 1200
 POLL_SECONDS = 0.05  # how often a sleeping board checks for stop()
 READ_BYTES = 64  # taken from the pty at once: the host's writes block (as on a real line) while the board is busy
@@ -112,7 +112,7 @@ class EmulatedBoard:
             self._began = time.monotonic()
             self._running.set()
             while not self._stopping.is_set():
-                if not pending and quiet >= QUIET_CYCLES and not sending[0]:  # nothing to do: sleep until the host writes
+                if not pending and quiet >= QUIET_CYCLES and not sending[0]:  # nothing to do: wait for the host
                     t = time.monotonic()
                     pending = self._receive(POLL_SECONDS)
                     self._waited += time.monotonic() - t
