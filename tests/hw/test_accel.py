@@ -54,28 +54,25 @@ def silent_port():
     os.close(slave)
 
 
-def hw_run(path, port, *args, model="m.npz", x="x.npz"):
+def hw_run(path, out, port, *args, model="m.npz", x="x.npz"):
     return CliRunner().invoke(main, ["hw", "run", "--model", str(path / model), "--input", str(path / x),
-                                     "--port", port, "--out", str(path / "y.npy"), "--json", str(path / "r.json"),
-                                     *args])
+                                     "--port", port, "--out", str(out / "y.npy"), "--json", str(out / "r.json"), *args])
 
 
-def wrote_nothing(path):
-    return not (path / "y.npy").exists() and not (path / "r.json").exists()
+def wrote_nothing(out):
+    return not (out / "y.npy").exists() and not (out / "r.json").exists()
 
 
-def test_a_model_runs_on_the_emulated_board(files):
+def test_a_model_runs_on_the_emulated_board(files, tmp_path):
     path, model, x = files
     with EmulatedBoard(CoreParams(2, 32)) as board:
-        result = hw_run(path, board.path, *BOARD, *EMULATED)
+        result = hw_run(path, tmp_path, board.path, *BOARD, *EMULATED)
         assert result.exit_code == 0, result.output
-    assert np.array_equal(np.load(path / "y.npy"), reference.forward(model, x)[-1])
+    assert np.array_equal(np.load(tmp_path / "y.npy"), reference.forward(model, x)[-1])
     assert "layer 2 avgpool: on the host" in result.output and "4 layers == reference" in result.output
-    layers = json.loads((path / "r.json").read_text())["layers"]
+    layers = json.loads((tmp_path / "r.json").read_text())["layers"]
     assert [r["kind"] for r in layers] == ["conv", "depthwise", "avgpool", "fc"]
     assert sum(r["sent"] for r in layers) == board.bytes_in and sum(r["received"] for r in layers) == board.bytes_out
-    (path / "y.npy").unlink()
-    (path / "r.json").unlink()
 
 
 def test_the_emulate_command_serves_a_port_until_ctrl_c(files):
@@ -110,13 +107,13 @@ def test_a_board_that_stops_answering_mid_run():
                       on_layer=lambda run: board.stop())  # the board freezes after layer 0
 
 
-def test_a_silent_port_is_a_one_line_timeout(files, silent_port):
+def test_a_silent_port_is_a_one_line_timeout(files, silent_port, tmp_path):
     path, *_ = files
     port, _ = silent_port
-    result = hw_run(path, port, *BOARD, "--timeout", "0.3")
+    result = hw_run(path, tmp_path, port, *BOARD, "--timeout", "0.3")
     assert result.exit_code == 7 and result.output.count("\n") == 1, result.output
     assert "layer 0 (conv): unit set 1 of 2: no answer for 0.3 s: 0 of 72 result bytes" in result.output
-    assert wrote_nothing(path)
+    assert wrote_nothing(tmp_path)
 
 
 def test_a_board_that_takes_no_bytes_is_a_timeout(silent_port):
@@ -136,23 +133,24 @@ def test_a_board_that_takes_no_bytes_is_a_timeout(silent_port):
                                      "of up to 16 words"),
     ("x.npz", ["--acc-width", "8"], "layer 0 (conv): accumulator of 8 bits too narrow"),
 ])
-def test_an_input_that_does_not_fit_is_refused_before_sending(files, silent_port, x, args, message):
+def test_an_input_that_does_not_fit_is_refused_before_sending(files, silent_port, tmp_path, x, args, message):
     path, *_ = files
     np.savez(path / "bad.npz", x=np.zeros((4, 3, 2), np.int64))
     port, master = silent_port
-    result = hw_run(path, port, *BOARD, *args, x=x)
+    result = hw_run(path, tmp_path, port, *BOARD, *args, x=x)
     assert result.exit_code == 4 and result.output.count("\n") == 1 and message in result.output, result.output
     assert not select.select([master], [], [], 0.1)[0]  # not a byte sent
-    assert wrote_nothing(path)
+    assert wrote_nothing(tmp_path)
 
 
-def test_a_bitstream_built_otherwise_is_a_mismatch(files):
+def test_a_bitstream_built_otherwise_is_a_mismatch(files, tmp_path):
     """A board whose coefficients have 12 bits takes the same frames from a host that sends 16 (one lane), and
     truncates them: exit 8."""
     path, model, _ = files
     assert int(model.layers[3].alpha.max()) * int(model.layers[3].gamma.max()) >= 1 << 12
     with EmulatedBoard(CoreParams(1, 32, coef_bits=12)) as board:
-        result = hw_run(path, board.path, "--lanes", "1", "--width", "32", *EMULATED, model="fc.npz", x="x_fc.npz")
+        result = hw_run(path, tmp_path, board.path, "--lanes", "1", "--width", "32", *EMULATED, model="fc.npz",
+                        x="x_fc.npz")
     assert result.exit_code == 8 and result.output.count("\n") == 1, result.output
     assert "layer 0 (fc): the board differs from the reference at (0, 0, " in result.output
-    assert wrote_nothing(path)
+    assert wrote_nothing(tmp_path)
