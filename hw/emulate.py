@@ -30,7 +30,7 @@ PERIOD = 1e-6  # the simulated clock's period, s
 #: The line must be quiet this long (no input, tx idle) before the simulation sleeps waiting for the host: longer
 #: than any frame's way through the top and the core's pipeline to its first result bit.
 QUIET_CYCLES = 512
-#: The line rate a host should assume (``tinysyn hw run --baud``): the board simulates about 2,000 to 4,400 baud
+#: The line rate a host should assume (``tinysyn hw run --baud``): the board simulates about 2,000 to 4,800 baud
 #: (10 bits a byte at DEFAULT_DIVISOR, 2 x 32 lanes, alone or beside a synthesis), and a pty delivers the host's bytes
 #: at once, so the host must not start its timeout before the frames could have crossed a line this slow.
 LINE_BAUD = 1200
