@@ -35,7 +35,7 @@ QUIET_CYCLES = 512
 #: at once, so the host must not start its timeout before the frames could have crossed a line this slow.
 LINE_BAUD = 1200
 POLL_SECONDS = 0.05  # how often a sleeping board checks for stop()
-READ_BYTES = 64  # taken from the pty at once: the host's writes block (as on a real line) while the board is busy
+READ_BYTES = 64  # taken from the pty at a time; the rest waits there (about 19 KB, then the host's writes block)
 
 
 class EmulatedBoard:
@@ -92,7 +92,7 @@ class EmulatedBoard:
         return self._thread is not None and self._thread.is_alive()
 
     def speed(self) -> tuple[float, float]:
-        """(UART bytes, clock cycles) per second of simulation so far."""
+        """(UART bytes, clock cycles) per second spent simulating (not waiting for the host) so far."""
         t = time.monotonic() - self._began - self._waited if self._began else float("inf")
         return (self.bytes_in + self.bytes_out) / t, self.cycles / t
 
