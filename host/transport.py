@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import serial
 
-from codegen.errors import BoardError, PortError
+from codegen.errors import BoardError, BoardTimeoutError, PortError
 
 DEFAULT_BAUDRATE = 115200
 #: The blocking read timeout of a freshly opened port (seconds); read_some() sets its own.
@@ -56,10 +56,13 @@ def open_port(url: str, baudrate: int = DEFAULT_BAUDRATE, timeout: float = DEFAU
 
 
 def write_all(port: serial.SerialBase, data: bytes) -> None:
-    """Send `data` and wait until it has left; BoardError if the line is gone."""
+    """Send `data` and wait until it has left; BoardError if the line is gone, BoardTimeoutError
+    if the port has a write_timeout and the other end took nothing for that long."""
     try:
         port.write(data)
         port.flush()
+    except serial.SerialTimeoutException:
+        raise BoardTimeoutError(f"{port_name(port)} took no bytes for {port.write_timeout:g} s") from None
     except (serial.SerialException, OSError) as err:
         raise BoardError(f"lost the connection to {port_name(port)} while sending: {_reason(err)}") from None
 
