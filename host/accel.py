@@ -27,7 +27,7 @@ from codegen.alq.format import AlqLayer, AlqModel
 from codegen.errors import BoardError, BoardTimeoutError, InputError, MismatchError
 from host.transport import read_some, write_all
 from hw.core import CoreParams
-from hw.driver import check_params, cycle_model, schedule
+from hw.driver import check_params, cycle_model, gather, mappings, schedule
 from hw.top import frames, nbytes, results
 
 DEFAULT_TIMEOUT = 5.0  # seconds without an answer before the board counts as gone
@@ -74,6 +74,9 @@ def check_model(model: AlqModel, x: np.ndarray, params: CoreParams) -> None:
         if layer.groups > params.max_groups or words > params.max_words:
             raise InputError(f"{where}: {layer.groups} groups of up to {words} words; the board's core holds "
                              f"{params.max_groups} groups of up to {params.max_words} words")
+        if not mappings(layer, params):
+            raise InputError(f"{where}: the board's core has neither per-lane activations nor the table entries "
+                             f"(a live group and activation base each) to run it")
 
 
 def exchange(port: serial.SerialBase, data: bytes, expect: int, timeout: float) -> bytes:
@@ -106,14 +109,14 @@ def run_layer(port: serial.SerialBase, params: CoreParams, layer: AlqLayer, x: n
     start = time.monotonic()
     for k, s in enumerate(sets):
         data = frames(params, s)
-        try:  # a result beat a position; each set's real lanes in unit order (as driver.run)
-            got = exchange(port, data, beat * s.positions, timeout)
+        try:  # one result beat per row of the set's outputs (driver.gather puts them in place)
+            got = exchange(port, data, beat * len(s.outputs), timeout)
         except BoardTimeoutError as e:
             raise BoardTimeoutError(f"unit set {k + 1} of {len(sets)}: {e}") from None
-        outs.append(results(params, got)[:, s.units >= 0])
+        outs.append(results(params, got))
         run.sent, run.received = run.sent + len(data), run.received + len(got)
     run.seconds, run.sets, run.cycles = time.monotonic() - start, len(sets), cycle_model(sets, params.latency)
-    y = np.concatenate(outs, axis=1).reshape(want.shape)
+    y = gather(sets, outs).reshape(want.shape)
     if not np.array_equal(y, want):
         at = tuple(int(v) for v in np.argwhere(y != want)[0])
         raise MismatchError(f"the board differs from the reference at {at}: {int(y[at])} != {int(want[at])} "

@@ -123,11 +123,15 @@ def _unit_sets(cost: np.ndarray, lanes: int) -> np.ndarray:
     return sets[(sets >= 0).any(axis=1)]  # a set emptied by moves is gone
 
 
-def _fits(layer: AlqLayer, own_input: bool, core: CoreParams, mapping: str) -> bool:
-    if mapping == "units":  # the broadcast slot carries the activations: one input for all lanes
-        return not own_input or core.per_lane_acts
+def mappings(layer: AlqLayer, core: CoreParams) -> list[str]:
+    """The mappings of :data:`MAPPINGS` that can run ``layer`` on ``core``."""
+    fit = []
+    if layer.kind != "depthwise" or core.per_lane_acts:  # units: the broadcast slot carries one input for all lanes
+        fit.append("units")
     live = max(1, int((layer.counts > 0).sum(axis=1).max(initial=0)))
-    return live * layer.activation_bits <= core.max_groups  # an entry per live group and activation base
+    if live * layer.activation_bits <= core.max_groups:  # positions: an entry per live group and activation base
+        fit.append("positions")
+    return fit
 
 
 def schedule(layer: AlqLayer, codes: np.ndarray, core: CoreParams, mapping: str | None = None) -> list[UnitSet]:
@@ -143,8 +147,10 @@ def schedule(layer: AlqLayer, codes: np.ndarray, core: CoreParams, mapping: str 
     A positions set's output takes exactly I_x * sum_g I_g * words_g beats of its unit; a units set's pays, per
     group, the most bases of its lanes. A positions set idles the lanes past the last position (fc has one), and
     it has a unit's table, so O sets (and latencies) against ceil(O / P)."""
-    own_input = codes.shape[1] > 1
-    fit = [m for m in MAPPINGS if _fits(layer, own_input, core, m)]
+    fit = mappings(layer, core)
+    if not fit:  # a depthwise layer on a broadcast core whose table is too small for the positions mapping
+        raise InputError(f"{layer.kind}: a core of {core.max_groups} table entries without per-lane activations "
+                         f"cannot run it (the positions mapping needs an entry per live group and activation base)")
     if mapping is not None and mapping not in fit:
         raise ValueError(f"the {mapping} mapping does not fit {layer.kind} on this core")
     options = [_schedule(layer, codes, core, m) for m in ([mapping] if mapping else fit)]

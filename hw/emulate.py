@@ -18,6 +18,7 @@ import select
 import threading
 import time
 import tty
+from typing import Self
 
 from amaranth.sim import Simulator
 
@@ -82,7 +83,7 @@ class EmulatedBoard:
                 os.close(fd)
         self._master = self._slave = None
 
-    def __enter__(self) -> EmulatedBoard:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -156,6 +157,6 @@ class EmulatedBoard:
         sim.add_testbench(listen, background=True)
         try:
             sim.run()
-        except BaseException as e:  # raised by start(), else a host sees a board that stopped answering
+        except BaseException as e:  # noqa: BLE001 - raised by start(), else a host sees a board that stopped answering
             self.error = e
             self._running.set()

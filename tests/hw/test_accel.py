@@ -19,8 +19,8 @@ from hw_layers import small_model
 from codegen.alq import format as alq_format
 from codegen.alq import reference
 from codegen.alq.format import AlqModel
-from codegen.errors import BoardTimeoutError
-from host.accel import run_model
+from codegen.errors import BoardTimeoutError, InputError
+from host.accel import check_model, run_model
 from host.cli import main
 from host.transport import open_port
 from hw.core import CoreParams
@@ -100,11 +100,12 @@ def test_a_board_that_stops_answering_mid_run():
     rng = np.random.default_rng(8)
     first = random_layer(rng, "fc", (1, 1, 3), 2, ix=1)
     model = AlqModel((1, 1, 3), 7, [first, random_layer(rng, "fc", first.out_shape, 2, ix=1)])
-    with EmulatedBoard(CoreParams(2, 32)) as board, open_port(board.path, LINE_BAUD) as link:
-        with pytest.raises(BoardTimeoutError, match=r"^layer 1 \(fc\): unit set 1 of 1: no answer for [\d.]+ s: 0 of 8 "
-                                                    r"result bytes; is the board's core 2 lanes x 32 bits"):
-            run_model(link, CoreParams(2, 32), model, rng.integers(-9, 9, size=(1, 1, 3)), timeout=1,
-                      on_layer=lambda run: board.stop())  # the board freezes after layer 0
+    stopped = (r"^layer 1 \(fc\): unit set 1 of 1: no answer for [\d.]+ s: 0 of 8 result bytes; "
+               r"is the board's core 2 lanes x 32 bits")
+    with (EmulatedBoard(CoreParams(2, 32)) as board, open_port(board.path, LINE_BAUD) as link,
+          pytest.raises(BoardTimeoutError, match=stopped)):
+        run_model(link, CoreParams(2, 32), model, rng.integers(-9, 9, size=(1, 1, 3)), timeout=1,
+                  on_layer=lambda run: board.stop())  # the board freezes after layer 0
 
 
 def test_a_silent_port_is_a_one_line_timeout(files, silent_port, tmp_path):
@@ -129,8 +130,8 @@ def test_a_board_that_takes_no_bytes_is_a_timeout(silent_port):
 
 @pytest.mark.parametrize("x, args, message", [
     ("bad.npz", [], "input is int64 (4, 3, 2); the model reads integers (3, 3, 1)"),
-    ("x.npz", ["--max-groups", "1"], "layer 3 (fc): 2 groups of up to 1 words; the board's core holds 1 groups "
-                                     "of up to 16 words"),
+    ("x.npz", ["--max-groups", "1"], ("layer 3 (fc): 2 groups of up to 1 words; the board's core holds 1 groups "
+                                      "of up to 16 words")),
     ("x.npz", ["--acc-width", "8"], "layer 0 (conv): accumulator of 8 bits too narrow"),
 ])
 def test_an_input_that_does_not_fit_is_refused_before_sending(files, silent_port, tmp_path, x, args, message):
@@ -154,3 +155,13 @@ def test_a_bitstream_built_otherwise_is_a_mismatch(files, tmp_path):
     assert result.exit_code == 8 and result.output.count("\n") == 1, result.output
     assert "layer 0 (fc): the board differs from the reference at (0, 0, " in result.output
     assert wrote_nothing(tmp_path)
+
+
+def test_a_depthwise_layer_the_core_cannot_map_is_refused_before_sending():
+    """A broadcast core runs depthwise only in the positions mapping: an entry per live group and activation base."""
+    rng = np.random.default_rng(4)
+    layer = random_layer(rng, "depthwise", (4, 4, 3), 0, i_max=2, ix=3)
+    model = AlqModel((4, 4, 3), 7, [layer])
+    check_model(model, np.zeros((4, 4, 3), np.int64), CoreParams(2, 32, max_groups=3))  # 1 group x 3 bases fits
+    with pytest.raises(InputError, match=r"^layer 0 \(depthwise\): the board's core has neither per-lane"):
+        check_model(model, np.zeros((4, 4, 3), np.int64), CoreParams(2, 32, max_groups=2))

@@ -7,7 +7,14 @@ from alq.alq_random import random_layer
 
 from codegen.alq import reference
 from hw.core import CoreParams
-from hw.driver import MAPPINGS, _unit_sets, cycle_model, params_for, schedule, simulate_layer
+from hw.driver import (
+    MAPPINGS,
+    _unit_sets,
+    cycle_model,
+    params_for,
+    schedule,
+    simulate_layer,
+)
 
 
 def _prune(layer, units):
