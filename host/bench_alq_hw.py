@@ -27,7 +27,7 @@ from codegen.files import write_atomically
 from codegen.train import data
 from host.bench_alq_mcu import measure_alq_model
 from hw.devices import DEVICES
-from hw.driver import simulate_layer
+from hw.driver import params_for, schedule, simulate_layer
 
 SAMPLE = 0  # the first held-out digit
 
@@ -53,6 +53,10 @@ def bench(model: alq_format.AlqModel, work: Path) -> dict:
         for i, layer in enumerate(model.layers):
             _, cycles = simulate_layer(layer, inputs[i], fracs[i], **dev.core_params())
             rows[i][f"{name}_cycles"] = cycles
+            if layer.alq:  # the lane mapping the driver picked (hw/README.md, Driver)
+                core = params_for(layer, **dev.core_params())
+                codes = reference.layer_codes(layer, inputs[i], fracs[i])
+                rows[i][f"{name}_mapping"] = schedule(layer, codes, core)[0].mapping
             rows[i][f"{name}_ratio"] = round(m4[i] / cycles, 1) if cycles else None
             print(f"{name}: layer {i} ({rows[i]['op']}): {cycles} cycles, {m4[i]} M4 instructions",
                   file=sys.stderr, flush=True)
@@ -66,11 +70,11 @@ def bench(model: alq_format.AlqModel, work: Path) -> dict:
 
 def markdown(result: dict) -> str:
     names = list(result["configs"])
-    head = " | ".join(f"{n} ({c['lanes']}x{c['width']}) cycles | ratio" for n, c in result["configs"].items())
+    head = " | ".join(f"{n} ({c['lanes']}x{c['width']}) cycles (lane mapping) | ratio" for n, c in result["configs"].items())
     lines = [f"| layer | M4 instructions | {head} |", "|---|---:|" + "---:|---:|" * len(names)]
     for r in result["layers"]:
-        cells = " | ".join(f"{r[f'{n}_cycles']:,} | " + (f"{r[f'{n}_ratio']:,}x" if r[f"{n}_ratio"] else "host")
-                           for n in names)
+        cells = " | ".join(f"{r[f'{n}_cycles']:,}" + (f" ({r[f'{n}_mapping']})" if f"{n}_mapping" in r else "")
+                           + " | " + (f"{r[f'{n}_ratio']:,}x" if r[f"{n}_ratio"] else "host") for n in names)
         lines.append(f"| {r['layer']} {r['op']} | {r['m4_instructions']:,} | {cells} |")
     t = result["alq_layers_total"]
     cells = " | ".join(f"{t[f'{n}_cycles']:,} | {t[f'{n}_ratio']:,}x" for n in names)
