@@ -22,7 +22,7 @@ acc_option = click.option("--acc-width", default=32, show_default=True, help="Si
 coef_option = click.option("--coef-bits", default=16, show_default=True,
                            help="Unsigned coefficient A*G_j bits (one multiplier a lane).")
 acts_option = click.option("--per-lane-acts", is_flag=True,
-                           help="An activation word per lane (else one for all lanes; depthwise then runs a unit a set).")
+                           help="An activation word per lane (else one for all lanes: depthwise runs a lane per output position).")
 groups_option = click.option("--max-groups", default=64, show_default=True, help="Live-group table entries.")
 words_option = click.option("--max-words", default=16, show_default=True, help="The most W-bit words in one group.")
 
