@@ -107,13 +107,6 @@ def sim(layer_path, input_path, out_path, vcd, lanes, width, acc_width, coef_bit
 
 
 @hw.command()
-@lanes_option
-@width_option
-@acc_option
-@coef_option
-@acts_option
-@groups_option
-@words_option
 @click.option("--regs-every", default=2, show_default=True, help="Popcount adder levels per register.")
 @click.option("--regs-first", default=0, show_default=True,
               help="Popcount adder levels before the first register (0: --regs-every).")
@@ -122,20 +115,20 @@ def sim(layer_path, input_path, out_path, vcd, lanes, width, acc_width, coef_bit
 @click.option("--baud", default=115200, show_default=True)
 @click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False))
 @_fail_cleanly
-def verilog(lanes, width, acc_width, coef_bits, per_lane_acts, max_groups, max_words, regs_every, regs_first, mul_reg,
-            clk_freq, baud, out_path):
+@board_options
+def verilog(regs_every, regs_first, mul_reg, clk_freq, baud, out_path, params):
     """Write the UART top level as Verilog."""
-    from hw.top import build_top, to_verilog
+    import dataclasses
+
+    from hw.top import Top, to_verilog
 
     try:
-        build = build_top(lanes, width, acc_width=acc_width, coef_bits=coef_bits, per_lane_acts=per_lane_acts,
-                          max_groups=max_groups, max_words=max_words,
-                          regs_every=regs_every, regs_first=regs_first, mul_reg=mul_reg,
-                          clk_freq=clk_freq, baud=baud)
+        params = dataclasses.replace(params, regs_every=regs_every, regs_first=regs_first, mul_reg=mul_reg)
     except ValueError as e:
         raise InputError(str(e)) from None
-    write_atomically(Path(out_path), to_verilog(build.top).encode())
-    click.echo(f"{out_path}: {lanes} lanes x {width} bits = {build.binary_macs_per_cycle} binary MACs per cycle")
+    write_atomically(Path(out_path), to_verilog(Top(params, clk_freq, baud)).encode())
+    click.echo(f"{out_path}: {params.lanes} lanes x {params.width} bits = {params.binary_macs_per_cycle} binary MACs "
+               "per cycle")
 
 
 @hw.command()
