@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 from amaranth.back import verilog
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -97,16 +97,16 @@ class Top(wiring.Component):
         for port in targets.values():  # not gated by the state: the activation bits go straight to the popcounts
             m.d.comb += port.payload.eq(frame[8 * (size - nbytes(port.payload.shape())):])
 
-        # Core to host: a result beat, one byte after the other.
+        # Core to host: a result beat, one byte after the other, straight from the core's payload (a stream's payload
+        # stays until taken: the core's is taken with its last byte), so the top keeps no copy.
         out_bytes = nbytes(core.results.payload.shape())
         out = Signal(8 * out_bytes)
-        out_left = Signal(range(out_bytes + 1))
-        m.d.comb += [core.results.ready.eq(out_left == 0), utx.data.valid.eq(out_left != 0),
-                     utx.data.payload.eq(out[:8])]
-        with m.If(core.results.valid & core.results.ready):
-            m.d.sync += [out.eq(core.results.payload), out_left.eq(out_bytes)]
+        byte = Signal(range(out_bytes))
+        last = byte == out_bytes - 1
+        m.d.comb += [out.eq(core.results.payload), utx.data.valid.eq(core.results.valid),
+                     utx.data.payload.eq(out.word_select(byte, 8)), core.results.ready.eq(utx.data.ready & last)]
         with m.If(utx.data.valid & utx.data.ready):
-            m.d.sync += [out.eq(out >> 8), out_left.eq(out_left - 1)]
+            m.d.sync += byte.eq(Mux(last, 0, byte + 1))
         return m
 
 

