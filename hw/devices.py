@@ -44,8 +44,7 @@ class Device:
 
     @property
     def yosys_synth(self) -> str:
-        # ECP5: block RAM for every memory; ABC9 crashed (exit 1, no message) on the 128 LUT RAMs of 16 x 256's result FIFO
-        return "synth_ice40 -dsp" if self.family == "ice40" else "synth_ecp5 -nolutram"
+        return "synth_ice40 -dsp" if self.family == "ice40" else "synth_ecp5"
 
 
 DEVICES = {

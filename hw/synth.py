@@ -26,7 +26,7 @@ OUTPUTS = ("netlist.json", "report.json", "pins.pcf", "pins.lpf")  # what the to
 # Every read port returns don't-care on a read/write collision, so Yosys adds no bypass logic around the block RAMs
 # (~250 iCE40 cells for the biases; -no-rw-check does this only for read ports it builds from flip-flops): the core
 # never uses what a port read in the cycle of a write to it (hw/core.py, ``wrote``).
-NO_RW_CHECK = "setparam -set COLLISION_X_MASK 1 -set TRANSPARENCY_MASK 0 t:$memrd_v2"
+NO_RW_CHECK = f"setparam -set COLLISION_X_MASK 1 -set TRANSPARENCY_MASK 0 {TOP_NAME}.core/t:$memrd_v2"
 # nextpnr's log lines that start its phases, for the CLI's progress
 PNR_PHASES = {"Info: Placed ": "place", "Info: Routing": "route"}
 
