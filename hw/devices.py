@@ -50,7 +50,7 @@ class Device:
 DEVICES = {
     "up5k": Device(
         name="up5k", part="iCE40 UP5K-SG48", family="ice40", nextpnr_args=("--up5k", "--package", "sg48"),
-        luts=5280, ram_blocks=30, dsps=8, board=ICEBreakerPlatform, target_mhz=40.0, lanes=4, width=256,
+        luts=5280, ram_blocks=30, dsps=8, board=ICEBreakerPlatform, target_mhz=40.0, lanes=8, width=128,
         lut_cell="ICESTORM_LC", ram_cell="ICESTORM_RAM", dsp_cell="ICESTORM_DSP",
         ff_cell_prefix="SB_DFF", core_options={"regs_first": 4, "regs_every": 2}),
     "ecp5-25k": Device(

@@ -23,9 +23,9 @@ YOSYS_TIMEOUT_S = 1800.0
 NEXTPNR_TIMEOUT_S = 1800.0
 TOP_NAME = "top"
 OUTPUTS = ("netlist.json", "report.json", "pins.pcf", "pins.lpf")  # what the tools write in the work directory
-# Every read port returns don't-care on a read/write collision, so Yosys adds no bypass logic around the block RAMs
-# (~250 iCE40 cells for the biases; -no-rw-check does this only for read ports it builds from flip-flops): the core
-# never uses what a port read in the cycle of a write to it (hw/core.py, ``wrote``).
+# The core's memory read ports return don't-care on a read/write collision, so Yosys adds no bypass logic around the
+# block RAMs (203 iCE40 cells for the biases; Yosys' -no-rw-check does this only for read ports it builds from
+# flip-flops): the core never uses what a port read in the cycle of a write to it (hw/core.py, ``wrote``).
 NO_RW_CHECK = f"setparam -set COLLISION_X_MASK 1 -set TRANSPARENCY_MASK 0 {TOP_NAME}.core/t:$memrd_v2"
 # nextpnr's log lines that start its phases, for the CLI's progress
 PNR_PHASES = {"Info: Placed ": "place", "Info: Routing": "route"}

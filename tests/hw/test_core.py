@@ -2,12 +2,13 @@
 import numpy as np
 import pytest
 from alq.alq_random import random_layer
+from amaranth.sim import Simulator
 from hw_layers import random_fc
 
 from codegen.alq import reference
 from codegen.alq.format import accumulator_bound
 from codegen.errors import InputError
-from hw.core import CoreParams
+from hw.core import CoreParams, Reg, XnorCore
 from hw.driver import MAPPINGS, cycle_model, params_for, schedule, simulate_layer
 
 
@@ -71,30 +72,15 @@ def test_back_pressure_keeps_the_results(pattern):
     assert cycles >= cycle_model(schedule(layer, reference.layer_codes(layer, x, frac), params), params.latency)
 
 
-@pytest.mark.parametrize("options", [{}, {"result_fifo": 7}], ids=["stall", "fifo"])
-def test_back_pressure_on_one_beat_outputs(options):
-    """Outputs one beat long (I_x = 1, one live word) come every cycle: a stalled result holds the pipeline, or
-    (a result FIFO of the fewest entries, latency + 1) the core takes no beat while the FIFO may fill."""
+def test_back_pressure_on_one_beat_outputs():
+    """Outputs one beat long (I_x = 1, one live word) come every cycle: a stalled result holds the pipeline."""
     rng = np.random.default_rng(9)
     layer = random_layer(rng, "conv", (4, 4, 2), 3, kernel=(1, 1), padding="VALID", i_max=1, ix=1)
     layer.counts[:] = 1  # no pruned group, one base
     layer.alpha[:, :, 0] = rng.integers(1, 300, size=layer.alpha.shape[:2])
     x = rng.integers(-128, 128, size=(4, 4, 2))
-    if options:  # the fewest entries CoreParams allows
-        assert params_for(layer, 3, 32, **options).latency + 1 == options["result_fifo"]
-    y, _ = simulate_layer(layer, x, 7, lanes=3, width=32, result_ready=lambda c: c % 4 == 1, **options)
+    y, _ = simulate_layer(layer, x, 7, lanes=3, width=32, result_ready=lambda c: c % 4 == 1)
     assert np.array_equal(y, reference.layer_forward(layer, x, 7)[0])
-    for mapping in MAPPINGS:  # a consumer always ready: the fewest entries keep one beat a cycle
-        params = params_for(layer, 3, 32, **options)
-        _, cycles = simulate_layer(layer, x, 7, lanes=3, width=32, mapping=mapping, **options)
-        assert cycles == cycle_model(schedule(layer, reference.layer_codes(layer, x, 7), params, mapping),
-                                     params.latency)
-
-
-def test_a_result_fifo_shorter_than_the_latency_is_refused():
-    with pytest.raises(ValueError, match="result FIFO of 7 < 8, the outputs a stream of one-beat outputs keeps in "
-                                         "flight"):
-        CoreParams(3, 32, result_fifo=7, mul_reg=True)
 
 
 @pytest.mark.parametrize("mapping", MAPPINGS)
@@ -105,7 +91,6 @@ def test_cycle_model_equals_simulated_cycles(mapping):
     cases += [(depthwise, rng.integers(-100, 100, size=(4, 4, 5)), 6, 4, 32, {"per_lane_acts": per_lane})
               for per_lane in (False, True) if per_lane or mapping == "positions"]
     cases.append((*random_fc(rng, 7), 3, 32, {"mul_reg": True, "regs_first": 3}))
-    cases.append((*random_fc(rng, 9), 4, 64, {"mul_reg": True, "result_fifo": 8}))
     for layer, x, frac, lanes, width, kw in cases:
         params = params_for(layer, lanes, width, **kw)
         _, cycles = simulate_layer(layer, x, frac, lanes, width, mapping=mapping, **kw)
@@ -135,3 +120,27 @@ def test_eight_bases_and_a_narrow_accumulator():
     assert acc_width < 32
     y, _ = simulate_layer(layer, x, 4, lanes=4, width=32, acc_width=acc_width)
     assert np.array_equal(y, reference.layer_forward(layer, x, 4)[0])
+
+
+def test_no_beat_is_taken_the_cycle_after_a_configuration_write():
+    """What makes synthesis' don't-care read/write collisions (hw/synth.py NO_RW_CHECK) safe: the block RAMs' outputs
+    in the cycle after a write are never used. Beats wait the whole time; the core takes none right after a write."""
+    dut = XnorCore(CoreParams(2, 32))
+    taken = []
+
+    async def bench(ctx):
+        ctx.set(dut.acts.valid, 1)
+        ctx.set(dut.weights.valid, 1)
+        ctx.set(dut.config.valid, 1)
+        ctx.set(dut.config.payload, {"addr": Reg.TABLE, "data": 0})
+        await ctx.tick().until(dut.config.ready)  # the write happens at this edge
+        ctx.set(dut.config.valid, 0)
+        for _ in range(3):
+            taken.append(ctx.get(dut.acts.ready))
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert taken == [0, 1, 1]
