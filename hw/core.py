@@ -48,9 +48,7 @@ class CoreParams:
     ``max_words``: the most W-bit words in one group; ``regs_every``, ``regs_first``: popcount levels per
     register, and before the first (0: regs_every; :func:`popcount.register_levels`); ``mul_reg``: a register
     between the product and the accumulator (for fmax on ECP5, where Yosys leaves the MULT18X18D's
-    registers unused; on iCE40 it keeps the accumulator out of the SB_MAC16); ``result_regs``: two result
-    registers after the accumulators, so the stall is a register, with a copy a lane (for fmax on ECP5, where the
-    stall's fanout to every pipeline register was the critical path; 2 x P x acc_width flip-flops).
+    registers unused; on iCE40 it keeps the accumulator out of the SB_MAC16).
     """
 
     lanes: int
@@ -63,7 +61,6 @@ class CoreParams:
     regs_every: int = 2
     regs_first: int = 0
     mul_reg: bool = False
-    result_regs: bool = False
 
     def __post_init__(self):
         if not 1 <= self.lanes <= 256:
@@ -108,9 +105,8 @@ class CoreParams:
 
     @property
     def latency(self) -> int:
-        """An output's last activation beat to its result: the popcount, the product (``mul_reg``), the sum, the
-        result register (``result_regs``)."""
-        return self.popcount_latency + 1 + self.mul_reg + self.result_regs
+        """An output's last activation beat to its result: the popcount, the product (``mul_reg``), the sum."""
+        return self.popcount_latency + 1 + self.mul_reg
 
     @property
     def binary_macs_per_cycle(self) -> int:
@@ -159,14 +155,8 @@ class XnorCore(wiring.Component):
         j_last, w_last = j == ix_m1, w == entry.words_m1
         i_last, e_last = i == entry.bases_m1, e == live_m1
 
-        if p.result_regs:
-            # The stall as registers, one a lane and one for the rest (hw/synth.py keeps the copies apart): the
-            # stages hold while the accumulators hold a result that neither result register can take (below).
-            go = Signal(init=1)
-            go_lane = [Signal(init=1, name=f"go_lane{lane}", attrs={"keep": 1}) for lane in range(lanes)]
-        else:
-            go = ~(self.results.valid & ~self.results.ready)  # a result waits: every stage holds
-            go_lane = [go] * lanes
+        stall = self.results.valid & ~self.results.ready
+        go = ~stall
         busy = Signal()  # any beat in flight or a result waiting
         wrote = Signal()  # a configuration write in the last cycle: the read ports' data are stale for a cycle
         accept = self.acts.valid & self.weights.valid & go & ~wrote
@@ -201,17 +191,14 @@ class XnorCore(wiring.Component):
                 delayed[0].valid.eq(accept),
                 delayed[0].first.eq(accept & (e == 0) & (i == 0) & (w == 0) & (j == 0)),
                 delayed[0].last.eq(accept & e_last & i_last & w_last & j_last),
+                coefs[0].eq(Mux(accept, self.acts.payload.coef, 0)),
             ]
-            m.d.sync += [b.eq(a) for a, b in pairwise(delayed)]
-        for lane in range(lanes):
-            with m.If(go_lane[lane]):
-                m.d.sync += coefs[0][lane].eq(Mux(accept, self.acts.payload.coef[lane], 0))
-                m.d.sync += [b[lane].eq(a[lane]) for a, b in pairwise(coefs)]
+            m.d.sync += [b.eq(a) for pipe in (delayed, coefs) for a, b in pairwise(pipe)]
         acts = self.acts.payload.bits
         counts = []
         for lane in range(lanes):
             pc = m.submodules[f"popcount{lane}"] = PopCount(p.width, p.regs_every, p.regs_first)
-            m.d.comb += [pc.en.eq(go_lane[lane]), pc.i.eq(~(self.weights.payload.bits[lane] ^ acts[lane if p.per_lane_acts else 0]))]
+            m.d.comb += [pc.en.eq(go), pc.i.eq(~(self.weights.payload.bits[lane] ^ acts[lane if p.per_lane_acts else 0]))]
             counts.append(pc.o)
 
         # ---- multiply-accumulate: an unsigned product added to the register or, on an output's first beat, to the
@@ -220,28 +207,23 @@ class XnorCore(wiring.Component):
         # exact: the output fits (the driver checks the layer's bound) and two's complement sums are modular.
         # The factor 2 of ``2 * popcount * c`` stays out (a shifted product is not the adder's input Yosys
         # matches): the accumulator counts halves from start >> 1, and the result is 2 * acc + (start & 1).
-        ys = Signal(p.result_layout)  # the accumulators' results, after an output's last product
         for lane in range(lanes):
             product = counts[lane] * late_coef[lane]
             if p.mul_reg:
                 product_reg = Signal.like(product, name=f"product{lane}", reset_less=True)
-                with m.If(go_lane[lane]):
+                with m.If(go):
                     m.d.sync += product_reg.eq(product)
                 product = product_reg
             acc = Signal(p.acc_width, name=f"acc{lane}", reset_less=True)  # after an output's last beat, y // 2
-            with m.If(go_lane[lane]):
+            with m.If(go):
                 m.d.sync += acc.eq(Mux(late.first, (bias[lane] >> 1).as_unsigned(), acc) + product)
             y = Cat(bias[lane][0], acc[:-1]).as_signed()
-            m.d.comb += ys.y[lane].eq(Mux(relu & y[-1], 0, y))
-        if p.result_regs:
-            self.result_registers(m, ys, go, go_lane, late.last, busy, delayed)
-        else:
-            m.d.comb += self.results.payload.eq(ys)
-            with m.If(self.results.ready):
-                m.d.sync += self.results.valid.eq(0)
-            with m.If(go & late.last):
-                m.d.sync += self.results.valid.eq(1)
-            m.d.comb += busy.eq(Cat(d.valid for d in delayed).any() | self.results.valid)
+            m.d.comb += self.results.payload.y[lane].eq(Mux(relu & y[-1], 0, y))
+        with m.If(self.results.ready):
+            m.d.sync += self.results.valid.eq(0)
+        with m.If(go & late.last):
+            m.d.sync += self.results.valid.eq(1)
+        m.d.comb += busy.eq(Cat(d.valid for d in delayed).any() | self.results.valid)
 
         # ---- configuration writes
         cfg = self.config.payload
@@ -259,33 +241,3 @@ class XnorCore(wiring.Component):
             with m.If(cfg.addr == Reg.RELU):
                 m.d.sync += relu.eq(cfg.data[0])
         return m
-
-    def result_registers(self, m, ys, go, go_lane, late_last, busy, delayed):
-        """``result_regs``: a queue of two registers between the accumulators and ``results`` (entry 0 is the
-        payload), and the stall as registers. ``done``: the accumulators hold a result no register has taken yet.
-        A result is saved the cycle it is done if an entry is free then (a pop frees one); the stages must hold
-        exactly when the accumulators hold a result and both entries stay full, so ``go`` is that condition
-        computed from every register's next value: exact, no cycle lost while a consumer keeps up."""
-        entries = [Signal(self.params.result_layout, name=f"result{k}", reset_less=True) for k in range(2)]
-        full = [Signal(name=f"full{k}") for k in range(2)]
-        done = Signal()
-        pop = full[0] & self.results.ready
-        save = done & (~(full[0] & full[1]) | pop)
-        full0, full1 = Mux(pop, full[1], full[0]), full[1] & ~pop  # after the pop, before the save
-        with m.If(pop):
-            m.d.sync += entries[0].eq(entries[1])
-        with m.If(save):
-            with m.If(full0):
-                m.d.sync += entries[1].eq(ys)
-            with m.Else():
-                m.d.sync += entries[0].eq(ys)
-        full0_next, full1_next = Signal(), Signal()
-        done_next = Signal()
-        m.d.comb += [full0_next.eq(full0 | save), full1_next.eq(full1 | (save & full0)),
-                     done_next.eq((done & ~save) | (go & late_last))]
-        go_next = ~(done_next & full0_next & full1_next)
-        m.d.sync += [full[0].eq(full0_next), full[1].eq(full1_next), done.eq(done_next), go.eq(go_next),
-                     *(g.eq(go_next) for g in go_lane)]
-        m.d.comb += [self.results.valid.eq(full[0]), self.results.payload.eq(entries[0]),
-                     busy.eq(Cat(d.valid for d in delayed).any() | done | full[0] | full[1])]
-

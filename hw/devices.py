@@ -59,7 +59,7 @@ DEVICES = {
         nextpnr_args=("--25k", "--package", "CABGA256", "--router", "router2"),
         luts=24288, ram_blocks=56, dsps=28, board=Colorlight_5A75B_R70Platform, target_mhz=100.0, lanes=16, width=256,
         lut_cell="TRELLIS_COMB", ram_cell="DP16KD", dsp_cell="MULT18X18D", ff_cell_prefix="TRELLIS_FF",
-        core_options={"regs_first": 2, "regs_every": 2, "mul_reg": True, "result_regs": True}),
+        core_options={"regs_first": 2, "regs_every": 2, "mul_reg": True}),
 }
 
 

