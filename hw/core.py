@@ -19,6 +19,7 @@ from itertools import pairwise
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -26,6 +27,7 @@ from . import popcount
 from .popcount import PopCount
 
 MAX_BASES = 8  # I_g and I_x
+FIFO_LATENCY = 2  # a result's cycles through the result FIFO: written, then on SyncFIFOBuffered's output register
 CONFIG_LAYOUT = data.StructLayout({"addr": unsigned(12), "data": unsigned(32)})
 
 class Reg(IntEnum):
@@ -48,7 +50,13 @@ class CoreParams:
     ``max_words``: the most W-bit words in one group; ``regs_every``, ``regs_first``: popcount levels per
     register, and before the first (0: regs_every; :func:`popcount.register_levels`); ``mul_reg``: a register
     between the product and the accumulator (for fmax on ECP5, where Yosys leaves the MULT18X18D's
-    registers unused; on iCE40 it keeps the accumulator out of the SB_MAC16).
+    registers unused; on iCE40 it keeps the accumulator out of the SB_MAC16); ``bias_reg``: a register after the
+    biases' block RAM (an ECP5 DP16KD's output takes 5.6 ns; it costs no cycle: the first beat after a
+    write reaches the accumulators no sooner than the register holds the new biases); ``result_fifo``: the
+    depth of a result FIFO (0: none; else at least ``latency`` + 2). With one the pipeline never stalls: a beat is taken
+    only while the FIFO has room for every output in flight, so no enable fans out to the pipeline registers
+    (for fmax on ECP5, where the stall's fanout was the critical path); without, a result leaves from the
+    accumulators and stalls the pipeline until taken.
     """
 
     lanes: int
@@ -61,6 +69,8 @@ class CoreParams:
     regs_every: int = 2
     regs_first: int = 0
     mul_reg: bool = False
+    bias_reg: bool = False
+    result_fifo: int = 0
 
     def __post_init__(self):
         if not 1 <= self.lanes <= 256:
@@ -74,6 +84,9 @@ class CoreParams:
         if not 1 <= self.max_groups <= 1024 or self.max_words < 1 or self.regs_every < 1 or self.regs_first < 0:
             raise ValueError(f"max_groups {self.max_groups} outside 1..1024, or max_words {self.max_words} "
                              f"or regs_every {self.regs_every} < 1, or regs_first {self.regs_first} < 0")
+        if self.result_fifo and self.result_fifo < self.latency + 2:
+            raise ValueError(f"result FIFO of {self.result_fifo} < {self.latency + 2}, the outputs a stream of "
+                             f"one-beat outputs keeps counted: the core would wait for room")
 
     @property
     def entry_layout(self) -> data.StructLayout:
@@ -105,8 +118,9 @@ class CoreParams:
 
     @property
     def latency(self) -> int:
-        """An output's last activation beat to its result: the popcount, the product (``mul_reg``), the sum."""
-        return self.popcount_latency + 1 + self.mul_reg
+        """An output's last activation beat to its result: the popcount, the product (``mul_reg``), the sum,
+        and the result FIFO's write and read."""
+        return self.popcount_latency + 1 + self.mul_reg + (FIFO_LATENCY if self.result_fifo else 0)
 
     @property
     def binary_macs_per_cycle(self) -> int:
@@ -139,6 +153,10 @@ class XnorCore(wiring.Component):
                                               attrs={"ram_style": "block"})
         bias_w = biases.write_port(granularity=1)
         bias = biases.read_port().data
+        if p.bias_reg:
+            bias_reg = Signal.like(bias, reset_less=True)
+            m.d.sync += bias_reg.eq(bias)
+            bias = bias_reg
         m.submodules.table = table = Memory(shape=p.entry_layout, depth=p.max_groups, init=[])
         table_w = table.write_port()
         # Synthesis makes these read ports don't-care on a read/write collision (hw/synth.py, NO_RW_CHECK: no bypass
@@ -155,16 +173,31 @@ class XnorCore(wiring.Component):
         j_last, w_last = j == ix_m1, w == entry.words_m1
         i_last, e_last = i == entry.bases_m1, e == live_m1
 
-        stall = self.results.valid & ~self.results.ready
-        go = ~stall
-        busy = Signal()  # any beat in flight or a result waiting
         wrote = Signal()  # a configuration write in the last cycle: the read ports' data are stale for a cycle
-        accept = self.acts.valid & self.weights.valid & go & ~wrote
+        busy = Signal()  # a beat in flight or a result not taken: no configuration write
+        # ``config.ready`` is a register, set a cycle after the core is idle with no beat taken (it stays idle until
+        # a beat is taken), so the pipeline's state does not reach the block RAMs' write ports in the same cycle.
+        config_ready = Signal()
+        if p.result_fifo:
+            # Credits: ``pending`` counts the outputs whose last beat is past the first stage and whose result is not
+            # taken (known a cycle late: ``taken``). Beats are taken while ``room``, a register, says the FIFO has room
+            # for every output that may be in flight, the one not yet counted too: the FIFO never overflows and the
+            # stages never wait, so no enable fans out to the pipeline registers.
+            m.submodules.fifo = fifo = SyncFIFOBuffered(width=p.result_layout.size, depth=p.result_fifo)
+            pending = Signal(range(p.result_fifo + 1))
+            room, taken = Signal(init=1), Signal()
+            go, takes = 1, room
+        else:
+            go = ~(self.results.valid & ~self.results.ready)  # a result waits: every stage holds
+            takes = go
+        accept = self.acts.valid & self.weights.valid & takes & ~wrote
+        accept_last = accept & e_last & i_last & w_last & j_last  # an output's last beat
         m.d.comb += [
             self.acts.ready.eq(accept),
             self.weights.ready.eq(accept & j_last),  # the source holds a weight beat over its I_x beats
-            self.config.ready.eq(~busy & (e == 0) & (i == 0) & (w == 0) & (j == 0)),
+            self.config.ready.eq(config_ready),
         ]
+        m.d.sync += config_ready.eq(~busy & ~accept & (e == 0) & (i == 0) & (w == 0) & (j == 0))
 
         e_next = Signal.like(e)
         m.d.comb += [e_next.eq(e), table_r.addr.eq(e_next)]  # the read port follows e with no bubble
@@ -190,7 +223,7 @@ class XnorCore(wiring.Component):
             m.d.sync += [
                 delayed[0].valid.eq(accept),
                 delayed[0].first.eq(accept & (e == 0) & (i == 0) & (w == 0) & (j == 0)),
-                delayed[0].last.eq(accept & e_last & i_last & w_last & j_last),
+                delayed[0].last.eq(accept_last),
                 coefs[0].eq(Mux(accept, self.acts.payload.coef, 0)),
             ]
             m.d.sync += [b.eq(a) for pipe in (delayed, coefs) for a, b in pairwise(pipe)]
@@ -207,6 +240,7 @@ class XnorCore(wiring.Component):
         # exact: the output fits (the driver checks the layer's bound) and two's complement sums are modular.
         # The factor 2 of ``2 * popcount * c`` stays out (a shifted product is not the adder's input Yosys
         # matches): the accumulator counts halves from start >> 1, and the result is 2 * acc + (start & 1).
+        ys = Signal(p.result_layout)  # the results: the accumulators' after an output's last product
         for lane in range(lanes):
             product = counts[lane] * late_coef[lane]
             if p.mul_reg:
@@ -218,12 +252,25 @@ class XnorCore(wiring.Component):
             with m.If(go):
                 m.d.sync += acc.eq(Mux(late.first, (bias[lane] >> 1).as_unsigned(), acc) + product)
             y = Cat(bias[lane][0], acc[:-1]).as_signed()
-            m.d.comb += self.results.payload.y[lane].eq(Mux(relu & y[-1], 0, y))
-        with m.If(self.results.ready):
-            m.d.sync += self.results.valid.eq(0)
-        with m.If(go & late.last):
-            m.d.sync += self.results.valid.eq(1)
-        m.d.comb += busy.eq(Cat(d.valid for d in delayed).any() | self.results.valid)
+            m.d.comb += ys.y[lane].eq(Mux(relu & y[-1], 0, y))
+        if p.result_fifo:
+            # The accumulators hold an output's result for the one cycle after its last product (``done``).
+            done = Signal()
+            m.d.sync += done.eq(late.last)
+            m.d.comb += [fifo.w_en.eq(done), fifo.w_data.eq(ys),
+                         self.results.valid.eq(fifo.r_rdy), self.results.payload.eq(fifo.r_data),
+                         fifo.r_en.eq(self.results.ready)]
+            m.d.sync += taken.eq(fifo.r_rdy & self.results.ready)
+            pending_next = pending + delayed[0].last - taken
+            m.d.sync += [pending.eq(pending_next), room.eq(pending_next < p.result_fifo - 1)]
+            m.d.comb += busy.eq((pending != 0) | delayed[0].last | taken)
+        else:
+            m.d.comb += self.results.payload.eq(ys)
+            with m.If(self.results.ready):
+                m.d.sync += self.results.valid.eq(0)
+            with m.If(go & late.last):
+                m.d.sync += self.results.valid.eq(1)
+            m.d.comb += busy.eq(Cat(d.valid for d in delayed).any() | self.results.valid)
 
         # ---- configuration writes
         cfg = self.config.payload

@@ -42,15 +42,11 @@ class Device:
         """The default configuration as CoreParams / build_top / simulate_layer keywords."""
         return {"lanes": self.lanes, "width": self.width, **self.core_options}
 
-    @property
-    def yosys_synth(self) -> str:
-        return "synth_ice40 -dsp" if self.family == "ice40" else "synth_ecp5"
-
 
 DEVICES = {
     "up5k": Device(
         name="up5k", part="iCE40 UP5K-SG48", family="ice40", nextpnr_args=("--up5k", "--package", "sg48"),
-        luts=5280, ram_blocks=30, dsps=8, board=ICEBreakerPlatform, target_mhz=40.0, lanes=8, width=128,
+        luts=5280, ram_blocks=30, dsps=8, board=ICEBreakerPlatform, target_mhz=40.0, lanes=4, width=256,
         lut_cell="ICESTORM_LC", ram_cell="ICESTORM_RAM", dsp_cell="ICESTORM_DSP",
         ff_cell_prefix="SB_DFF", core_options={"regs_first": 4, "regs_every": 2}),
     "ecp5-25k": Device(
@@ -59,7 +55,7 @@ DEVICES = {
         nextpnr_args=("--25k", "--package", "CABGA256", "--router", "router2"),
         luts=24288, ram_blocks=56, dsps=28, board=Colorlight_5A75B_R70Platform, target_mhz=100.0, lanes=16, width=256,
         lut_cell="TRELLIS_COMB", ram_cell="DP16KD", dsp_cell="MULT18X18D", ff_cell_prefix="TRELLIS_FF",
-        core_options={"regs_first": 2, "regs_every": 2, "mul_reg": True}),
+        core_options={"regs_first": 2, "regs_every": 2, "mul_reg": True, "bias_reg": True, "result_fifo": 10}),
 }
 
 

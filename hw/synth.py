@@ -31,9 +31,20 @@ NO_RW_CHECK = f"setparam -set COLLISION_X_MASK 1 -set TRANSPARENCY_MASK 0 {TOP_N
 PNR_PHASES = {"Info: Placed ": "place", "Info: Routing": "route"}
 
 
+# The ECP5's LUTs are mapped by ABC, not ABC9 as synth_ecp5's map_luts step does: ABC9's re-integration fails an
+# assertion on the free-running core in this Yosys (0.70: "GetSize(conn.first) == GetSize(conn.second)", 0.69: a
+# duplicate wire). The step's other commands handle latches, which Amaranth designs have none of.
+ECP5_MAP_LUTS = "abc -lut 4 -dress; clean"
+
+
 def yosys_script(dev) -> str:
     """Yosys' commands: ``top.il`` in the working directory to ``netlist.json``, mapped for ``dev``."""
-    return f"read_rtlil {TOP_NAME}.il; {NO_RW_CHECK}; {dev.yosys_synth} -top {TOP_NAME} -json netlist.json"
+    top = f"-top {TOP_NAME}"
+    if dev.family == "ice40":
+        synth = f"synth_ice40 -dsp {top}"
+    else:
+        synth = f"synth_ecp5 {top} -run :map_luts; {ECP5_MAP_LUTS}; synth_ecp5 {top} -run map_cells:"
+    return f"read_rtlil {TOP_NAME}.il; {NO_RW_CHECK}; {synth}; write_json netlist.json"
 
 
 def synth(device_name: str, lanes: int | None = None, width: int | None = None, freq_mhz: float | None = None,

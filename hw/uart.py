@@ -34,7 +34,8 @@ class UartTx(wiring.Component):
 
 
 class UartRx(wiring.Component):
-    """Receives bytes on ``data`` (one-cycle pulses; a byte nobody takes is lost), sampling mid-bit."""
+    """Receives bytes on ``data`` (one-cycle pulses; a byte nobody takes is lost; the payload holds until the next
+    byte's stop bit), sampling mid-bit."""
 
     def __init__(self, divisor: int):
         if divisor < 2:

@@ -9,7 +9,7 @@ from codegen.alq import reference
 from codegen.alq.format import accumulator_bound
 from codegen.errors import InputError
 from hw.core import CoreParams, Reg, XnorCore
-from hw.driver import MAPPINGS, cycle_model, params_for, schedule, simulate_layer
+from hw.driver import MAPPINGS, cycle_model, params_for, run, schedule, simulate_layer
 
 
 def test_1000_random_dot_products_equal_the_reference():
@@ -72,15 +72,30 @@ def test_back_pressure_keeps_the_results(pattern):
     assert cycles >= cycle_model(schedule(layer, reference.layer_codes(layer, x, frac), params), params.latency)
 
 
-def test_back_pressure_on_one_beat_outputs():
-    """Outputs one beat long (I_x = 1, one live word) come every cycle: a stalled result holds the pipeline."""
+@pytest.mark.parametrize("options", [{}, {"result_fifo": 8}], ids=["stall", "fifo"])
+def test_back_pressure_on_one_beat_outputs(options):
+    """Outputs one beat long (I_x = 1, one live word) come every cycle: a stalled result holds the pipeline, or
+    (a result FIFO of the fewest entries, latency + 2) the core takes no beat while the FIFO may fill."""
     rng = np.random.default_rng(9)
     layer = random_layer(rng, "conv", (4, 4, 2), 3, kernel=(1, 1), padding="VALID", i_max=1, ix=1)
     layer.counts[:] = 1  # no pruned group, one base
     layer.alpha[:, :, 0] = rng.integers(1, 300, size=layer.alpha.shape[:2])
     x = rng.integers(-128, 128, size=(4, 4, 2))
-    y, _ = simulate_layer(layer, x, 7, lanes=3, width=32, result_ready=lambda c: c % 4 == 1)
+    if options:  # the fewest entries CoreParams allows
+        assert params_for(layer, 3, 32, **options).latency + 2 == options["result_fifo"]
+    y, _ = simulate_layer(layer, x, 7, lanes=3, width=32, result_ready=lambda c: c % 4 == 1, **options)
     assert np.array_equal(y, reference.layer_forward(layer, x, 7)[0])
+    for mapping in MAPPINGS:  # a consumer always ready: the fewest entries keep one beat a cycle
+        params = params_for(layer, 3, 32, **options)
+        _, cycles = simulate_layer(layer, x, 7, lanes=3, width=32, mapping=mapping, **options)
+        assert cycles == cycle_model(schedule(layer, reference.layer_codes(layer, x, 7), params, mapping),
+                                     params.latency)
+
+
+def test_a_result_fifo_shorter_than_the_latency_is_refused():
+    with pytest.raises(ValueError, match="result FIFO of 8 < 9, the outputs a stream of one-beat outputs keeps "
+                                         "counted"):
+        CoreParams(3, 32, result_fifo=8, mul_reg=True)
 
 
 @pytest.mark.parametrize("mapping", MAPPINGS)
@@ -91,12 +106,30 @@ def test_cycle_model_equals_simulated_cycles(mapping):
     cases += [(depthwise, rng.integers(-100, 100, size=(4, 4, 5)), 6, 4, 32, {"per_lane_acts": per_lane})
               for per_lane in (False, True) if per_lane or mapping == "positions"]
     cases.append((*random_fc(rng, 7), 3, 32, {"mul_reg": True, "regs_first": 3}))
+    cases.append((*random_fc(rng, 9), 4, 64, {"mul_reg": True, "result_fifo": 9, "bias_reg": True}))
     for layer, x, frac, lanes, width, kw in cases:
         params = params_for(layer, lanes, width, **kw)
         _, cycles = simulate_layer(layer, x, frac, lanes, width, mapping=mapping, **kw)
         sets = schedule(layer, reference.layer_codes(layer, x, frac), params, mapping)
         assert len(sets) == (-(-layer.units // lanes) if mapping == "units" else layer.units)
         assert cycles == cycle_model(sets, params.latency)
+
+
+@pytest.mark.parametrize("options", [{"bias_reg": True}, {"bias_reg": True, "result_fifo": 6}], ids=["stall", "fifo"])
+def test_a_bias_register_is_exact_at_the_shortest_latency(options):
+    """The tightest case for the bias register: one popcount register, no product register, and every unit set
+    writing its biases last, right before its first beat, which then meets the register's new value."""
+    rng = np.random.default_rng(21)
+    layer, x, frac = random_fc(rng, 10)
+    params = params_for(layer, 3, 32, regs_every=5, **options)
+    assert params.popcount_latency == 1 and not params.mul_reg
+    sets = schedule(layer, reference.layer_codes(layer, x, frac), params)
+    for s in sets:
+        s.config.sort(key=lambda write: Reg.BIAS <= write[0] < Reg.TABLE)
+    assert len(sets) > 1 and all(Reg.BIAS <= s.config[-1][0] < Reg.TABLE for s in sets)
+    y, cycles = run(params, sets)
+    assert np.array_equal(y.reshape(-1), reference.layer_forward(layer, x, frac)[0].reshape(-1))
+    assert cycles == cycle_model(sets, params.latency)
 
 
 def test_coefficients_wider_than_the_core_are_one_line_errors():
@@ -124,17 +157,17 @@ def test_eight_bases_and_a_narrow_accumulator():
 
 def test_no_beat_is_taken_the_cycle_after_a_configuration_write():
     """What makes synthesis' don't-care read/write collisions (hw/synth.py NO_RW_CHECK) safe: the block RAMs' outputs
-    in the cycle after a write are never used. Beats wait the whole time; the core takes none right after a write."""
+    in the cycle after a write are never used. Beats wait from the write on; the core takes none right after it."""
     dut = XnorCore(CoreParams(2, 32))
     taken = []
 
     async def bench(ctx):
-        ctx.set(dut.acts.valid, 1)
-        ctx.set(dut.weights.valid, 1)
         ctx.set(dut.config.valid, 1)
         ctx.set(dut.config.payload, {"addr": Reg.TABLE, "data": 0})
         await ctx.tick().until(dut.config.ready)  # the write happens at this edge
         ctx.set(dut.config.valid, 0)
+        ctx.set(dut.acts.valid, 1)
+        ctx.set(dut.weights.valid, 1)
         for _ in range(3):
             taken.append(ctx.get(dut.acts.ready))
             await ctx.tick()

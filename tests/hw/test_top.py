@@ -23,14 +23,16 @@ from hw.top import Top, build_top, frames, results
 DIVISOR = 4  # clock cycles per UART bit: fast to simulate
 
 
-@pytest.mark.parametrize("kind, mapping", [("fc", "units"), ("conv", "positions")])
-def test_a_layer_over_the_uart(kind, mapping):
-    """Both lane mappings: an fc layer a unit a lane, a conv layer (3 positions) a position a lane."""
+@pytest.mark.parametrize("kind, mapping, options", [("fc", "units", {}), ("conv", "positions", {}),
+                                                    ("fc", "units", {"result_fifo": 8, "bias_reg": True})])
+def test_a_layer_over_the_uart(kind, mapping, options):
+    """Both lane mappings: an fc layer a unit a lane, a conv layer (3 positions) a position a lane; and a core
+    with a result FIFO and a bias register (the ECP5's options)."""
     rng = np.random.default_rng(12)
     in_shape = (1, 1, 45) if kind == "fc" else (1, 3, 5)
     layer = random_layer(rng, kind, in_shape, 3, kernel=(1, 1), group="subchannel", group_size=20, i_max=2, ix=2)
     x = rng.integers(-128, 128, size=in_shape)
-    params = params_for(layer, 2, 32)
+    params = params_for(layer, 2, 32, **options)
     sets = schedule(layer, reference.layer_codes(layer, x, 7), params, mapping)
     dut = Top(params, clk_freq=DIVISOR * 115200, baud=115200)
     received = bytearray()
