@@ -111,19 +111,23 @@ def sim(layer_path, input_path, out_path, vcd, lanes, width, acc_width, coef_bit
 @click.option("--regs-first", default=0, show_default=True,
               help="Popcount adder levels before the first register (0: --regs-every).")
 @click.option("--mul-reg", is_flag=True, help="A register between each lane's product and its accumulator.")
+@click.option("--bias-reg", is_flag=True, help="A register after the biases' block RAM.")
+@click.option("--result-fifo", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Result FIFO entries, at least the latency + 2 (0: none, the pipeline stalls on a waiting result).")
 @click.option("--clk-freq", default=12e6, show_default=True, help="Clock, Hz (sets the UART divisor).")
 @click.option("--baud", default=115200, show_default=True)
 @click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False))
 @_fail_cleanly
 @board_options
-def verilog(regs_every, regs_first, mul_reg, clk_freq, baud, out_path, params):
+def verilog(regs_every, regs_first, mul_reg, bias_reg, result_fifo, clk_freq, baud, out_path, params):
     """Write the UART top level as Verilog."""
     import dataclasses
 
     from hw.top import Top, to_verilog
 
     try:
-        params = dataclasses.replace(params, regs_every=regs_every, regs_first=regs_first, mul_reg=mul_reg)
+        params = dataclasses.replace(params, regs_every=regs_every, regs_first=regs_first, mul_reg=mul_reg,
+                                     bias_reg=bias_reg, result_fifo=result_fifo)
     except ValueError as e:
         raise InputError(str(e)) from None
     write_atomically(Path(out_path), to_verilog(Top(params, clk_freq, baud)).encode())

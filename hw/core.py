@@ -162,16 +162,23 @@ class XnorCore(wiring.Component):
         # Synthesis makes these read ports don't-care on a read/write collision (hw/synth.py, NO_RW_CHECK: no bypass
         # logic, 203 iCE40 cells for the biases): the core takes no beat in the cycle after a configuration write
         # (``wrote``), so the block RAMs' outputs are read again before anything uses them.
-        table_r = table.read_port(transparent_for=(table_w,))
+        # Two read ports, both addressed from registers: entry e and the one after it (0 after the last). In the
+        # cycle after e advanced the second holds the entry in use, else the first: so taking a beat does not reach
+        # the table's address in the same cycle (an ECP5 critical path).
+        table_now = table.read_port(transparent_for=(table_w,))
+        table_after = table.read_port(transparent_for=(table_w,))
 
         # ---- the sequencer: entry e, base i, word w, activation base j
         e = Signal(range(p.max_groups))
         i = Signal(range(MAX_BASES))
         w = Signal(range(p.max_words))
         j = Signal(range(MAX_BASES))
-        entry = table_r.data
+        advanced = Signal()
+        entry = Signal(p.entry_layout)
+        m.d.comb += entry.eq(Mux(advanced, table_after.data.as_value(), table_now.data.as_value()))
         j_last, w_last = j == ix_m1, w == entry.words_m1
         i_last, e_last = i == entry.bases_m1, e == live_m1
+        m.d.comb += [table_now.addr.eq(e), table_after.addr.eq(Mux(e_last, 0, e + 1))]
 
         wrote = Signal()  # a configuration write in the last cycle: the read ports' data are stale for a cycle
         busy = Signal()  # a beat in flight or a result not taken: no configuration write
@@ -199,8 +206,7 @@ class XnorCore(wiring.Component):
         ]
         m.d.sync += config_ready.eq(~busy & ~accept & (e == 0) & (i == 0) & (w == 0) & (j == 0))
 
-        e_next = Signal.like(e)
-        m.d.comb += [e_next.eq(e), table_r.addr.eq(e_next)]  # the read port follows e with no bubble
+        m.d.sync += advanced.eq(accept & j_last & w_last & i_last)
         with m.If(accept):
             m.d.sync += j.eq(Mux(j_last, 0, j + 1))
             with m.If(j_last):
@@ -208,8 +214,7 @@ class XnorCore(wiring.Component):
                 with m.If(w_last):
                     m.d.sync += i.eq(Mux(i_last, 0, i + 1))
                     with m.If(i_last):
-                        m.d.comb += e_next.eq(Mux(e_last, 0, e + 1))
-        m.d.sync += e.eq(e_next)
+                        m.d.sync += e.eq(Mux(e_last, 0, e + 1))
 
         # ---- the popcount of weight XNOR activation; the coefficients and flags ride alongside. A beat not taken
         # gets coefficient 0, so the accumulators may add every cycle: their only enable is the stall, as the DSPs'.

@@ -35,7 +35,7 @@ def test_verilog_writes_the_top(tmp_path):
     result = CliRunner().invoke(main, ["hw", "verilog", "--lanes", "2", "--width", "32", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "64 binary MACs per cycle" in result.output
-    assert "module top(" in out.read_text()
+    assert "module top(" in out.read_text() and "\\top.core.fifo " not in out.read_text()
 
 
 @pytest.mark.parametrize("args, message", [
@@ -61,7 +61,15 @@ def test_sim_input_shape_mismatch(layer_files):
     assert not (path / "y.npy").exists()
 
 
-@pytest.mark.parametrize("args", [["--width", "100"], ["--lanes", "300"]])
+def test_verilog_writes_the_ecp5_default_pipeline(tmp_path):
+    out = tmp_path / "top.v"
+    result = CliRunner().invoke(main, ["hw", "verilog", "--lanes", "2", "--width", "32", "--regs-first", "2",
+                                       "--mul-reg", "--bias-reg", "--result-fifo", "9", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "\\top.core.fifo " in out.read_text()  # the result FIFO's module; the default top has none
+
+
+@pytest.mark.parametrize("args", [["--width", "100"], ["--lanes", "300"], ["--mul-reg", "--result-fifo", "4"]])
 def test_verilog_bad_parameters_write_nothing(tmp_path, args):
     result = CliRunner().invoke(main, ["hw", "verilog", *args, "-o", str(tmp_path / "top.v")])
     assert result.exit_code == 4 and result.output.count("\n") == 1
