@@ -266,8 +266,12 @@ class XnorCore(wiring.Component):
                          self.results.valid.eq(fifo.r_rdy), self.results.payload.eq(fifo.r_data),
                          fifo.r_en.eq(self.results.ready)]
             m.d.sync += taken.eq(fifo.r_rdy & self.results.ready)
-            pending_next = pending + delayed[0].last - taken
-            m.d.sync += [pending.eq(pending_next), room.eq(pending_next < p.result_fifo - 1)]
+            counted = delayed[0].last
+            m.d.sync += pending.eq(pending + counted - taken)
+            # room = pending's next value < depth - 1, as comparisons of pending with constants (a LUT each, where
+            # the sum's carry chain into a comparison was an ECP5 critical path)
+            m.d.sync += room.eq(Mux(counted == taken, pending < p.result_fifo - 1,
+                                    Mux(counted, pending < p.result_fifo - 2, pending < p.result_fifo)))
             m.d.comb += busy.eq((pending != 0) | delayed[0].last | taken)
         else:
             m.d.comb += self.results.payload.eq(ys)
