@@ -224,14 +224,18 @@ class XnorCore(wiring.Component):
         coefs = [Signal(data.ArrayLayout(unsigned(p.coef_bits), lanes), name=f"coef{k}", reset_less=True)
                  for k in range(p.popcount_latency)]
         late, late_coef = delayed[-1], coefs[-1]
+        # The zero goes in at the second coefficient stage, from the registered ``valid`` (from ``accept`` it
+        # reached the resets of 256 ECP5 flip-flops in the cycle a beat is taken), or at the first with one stage.
+        zero_at, was_taken = (1, delayed[0].valid) if len(coefs) > 1 else (0, accept)
         with m.If(go):
             m.d.sync += [
                 delayed[0].valid.eq(accept),
                 delayed[0].first.eq(accept & (e == 0) & (i == 0) & (w == 0) & (j == 0)),
                 delayed[0].last.eq(accept_last),
-                coefs[0].eq(Mux(accept, self.acts.payload.coef, 0)),
             ]
-            m.d.sync += [b.eq(a) for pipe in (delayed, coefs) for a, b in pairwise(pipe)]
+            m.d.sync += [b.eq(a) for a, b in pairwise(delayed)]
+            for k, (a, b) in enumerate(pairwise([self.acts.payload.coef, *coefs])):
+                m.d.sync += b.eq(Mux(was_taken, a, 0) if k == zero_at else a)
         acts = self.acts.payload.bits
         counts = []
         for lane in range(lanes):
