@@ -238,11 +238,13 @@ def cycle_model(sets: list[UnitSet], latency: int) -> int:
 
 
 def run(params: CoreParams, sets: list[UnitSet], vcd: str | None = None,
-        result_ready: Callable[[int], bool] | None = None) -> tuple[np.ndarray, int]:
+        result_ready: Callable[[int], bool] | None = None,
+        source_valid: Callable[[int], bool] | None = None) -> tuple[np.ndarray, int]:
     """Simulate ``sets`` on a core of ``params`` -> (the layer's outputs, flat [positions * O], cycles).
 
     Cycles count, per set, from the cycle of the first weight beat to that of the last result
-    (configuration writes excluded); ``result_ready(cycle)`` models a consumer that is not always ready.
+    (configuration writes excluded); ``result_ready(cycle)`` models a consumer that is not always ready,
+    ``source_valid(cycle)`` a source of weight and activation beats that is not always valid.
     """
     from amaranth.sim import Simulator
 
@@ -265,9 +267,10 @@ def run(params: CoreParams, sets: list[UnitSet], vcd: str | None = None,
             start = None
             got = []
             while len(got) < len(s.outputs):
-                ctx.set(core.acts.valid, ai < len(s.acts))
+                offered = source_valid is None or source_valid(cycle)
+                ctx.set(core.acts.valid, offered and ai < len(s.acts))
                 ctx.set(core.acts.payload.as_value(), s.acts[ai] if ai < len(s.acts) else 0)
-                w_valid = wi < len(s.weights)
+                w_valid = offered and wi < len(s.weights)
                 ctx.set(core.weights.valid, w_valid)
                 ctx.set(core.weights.payload.as_value(), s.weights[wi] if w_valid else 0)
                 ready = result_ready is None or result_ready(cycle)

@@ -92,6 +92,19 @@ def test_back_pressure_on_one_beat_outputs(options):
                                      params.latency)
 
 
+@pytest.mark.parametrize("options", [{}, {"result_fifo": 9, "mul_reg": True}], ids=["stall", "fifo"])
+def test_gaps_in_the_source_and_the_consumer_keep_the_results(options):
+    """Beats offered two cycles in three and results taken one in four: a cycle with no beat taken, inside an output,
+    must add nothing (its coefficient is zero), stalled or not."""
+    rng = np.random.default_rng(23)
+    layer, x, frac = random_fc(rng, 9)
+    params = params_for(layer, 3, 32, **options)
+    sets = schedule(layer, reference.layer_codes(layer, x, frac), params)
+    y, cycles = run(params, sets, result_ready=lambda c: c % 4 == 1, source_valid=lambda c: c % 3 != 0)
+    assert np.array_equal(y.reshape(-1), reference.layer_forward(layer, x, frac)[0].reshape(-1))
+    assert cycles > cycle_model(sets, params.latency)
+
+
 def test_a_result_fifo_shorter_than_the_latency_is_refused():
     with pytest.raises(ValueError, match="result FIFO of 8 < 9, the outputs a stream of one-beat outputs keeps "
                                          "counted"):
