@@ -276,7 +276,7 @@ class XnorCore(wiring.Component):
             # the sum's carry chain into a comparison was an ECP5 critical path)
             m.d.sync += room.eq(Mux(counted == taken, pending < p.result_fifo - 1,
                                     Mux(counted, pending < p.result_fifo - 2, pending < p.result_fifo)))
-            m.d.comb += busy.eq((pending != 0) | delayed[0].last | taken)
+            m.d.comb += busy.eq((pending != 0) | counted | taken)
         else:
             m.d.comb += self.results.payload.eq(ys)
             with m.If(self.results.ready):

@@ -126,14 +126,14 @@ class Top(wiring.Component):
         out = Signal(8 * out_bytes)
         byte = Signal(range(out_bytes))
         last = byte == out_bytes - 1
-        word_bytes = 4
-        picked = Signal(8 * -(-out_bytes // word_bytes))  # per payload word, its byte at byte % word_bytes
-        words = [out[k:k + 8 * word_bytes] for k in range(0, len(out), 8 * word_bytes)]
-        m.d.sync += picked.eq(Cat(*(word.word_select(byte[:2], 8) for word in words)))
+        word_log2 = 2  # 4-byte words
+        picked = Signal(8 * -(-out_bytes >> word_log2))  # per payload word, its byte at byte's low bits
+        words = [out[k:k + (8 << word_log2)] for k in range(0, len(out), 8 << word_log2)]
+        m.d.sync += picked.eq(Cat(*(word.word_select(byte[:word_log2], 8) for word in words)))
         take, settled = Signal(), Signal()
         sent = utx.data.valid & utx.data.ready
         m.d.comb += [out.eq(core.results.payload), utx.data.valid.eq(core.results.valid & ~take & settled),
-                     utx.data.payload.eq(picked.word_select(byte >> 2, 8)), core.results.ready.eq(take)]
+                     utx.data.payload.eq(picked.word_select(byte >> word_log2, 8)), core.results.ready.eq(take)]
         m.d.sync += [take.eq(sent & last), settled.eq(core.results.valid & ~take & ~sent)]
         with m.If(sent):
             m.d.sync += byte.eq(Mux(last, 0, byte + 1))
